@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+/**
+ * `ota-update`: the engine without an editor, for devices that start the program at boot.
+ * It prints the same lines as the log file on stdout.
+ */
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { describeNotice, english } from './core/describe';
+import { levelOf } from './core/events';
+import { ensureLayout, layoutOf, LayoutError, readWorkspaceSettings, SettingsFileError } from './core/layout';
+import { formatLogLine } from './core/logFile';
+import { OptionsError, resolveOptions, type RawOptions } from './core/options';
+import { Session } from './core/session';
+
+const USAGE = `Usage:
+  ota-update run   [ROOT] [--settle MS] [--stop-timeout MS] [--stop-signal SIG]
+                          [--python PATH] [--entry FILE] [-- PROGRAM ARGS...]
+  ota-update apply [ROOT]   merge the deposit once without running anything
+  ota-update init  [ROOT]   create deposit/, main/ and logs/
+ROOT defaults to the current folder. Settings in ROOT/.vscode/settings.json apply; flags win.`;
+
+/** Exit codes: 0 done, 1 the deposit was rejected or a run failed, 2 bad arguments or settings. */
+const EXIT_USAGE = 2;
+
+class UsageError extends Error {}
+
+interface Command {
+	name: 'run' | 'apply' | 'init';
+	root: string;
+	flags: RawOptions;
+}
+
+function parseMilliseconds(flag: string, value: string | undefined): number | undefined {
+	if (value === undefined) {
+		return undefined;
+	}
+	if (!/^\d+$/.test(value)) {
+		throw new UsageError(`--${flag} must be a whole number of milliseconds, got "${value}"`);
+	}
+	return Number(value);
+}
+
+function parseCommand(argv: string[]): Command {
+	const separator = argv.indexOf('--');
+	const own = separator === -1 ? argv : argv.slice(0, separator);
+	const programArgs = separator === -1 ? undefined : argv.slice(separator + 1);
+	let parsed;
+	try {
+		parsed = parseArgs({
+			args: own,
+			allowPositionals: true,
+			strict: true,
+			options: {
+				settle: { type: 'string' },
+				'stop-timeout': { type: 'string' },
+				'stop-signal': { type: 'string' },
+				python: { type: 'string' },
+				entry: { type: 'string' },
+				help: { type: 'boolean', short: 'h' },
+			},
+		});
+	} catch (error) {
+		throw new UsageError((error as Error).message);
+	}
+	const { values, positionals } = parsed;
+	if (values.help) {
+		process.stdout.write(USAGE + '\n');
+		process.exit(0);
+	}
+	const [name, root, ...extra] = positionals;
+	if (name !== 'run' && name !== 'apply' && name !== 'init') {
+		throw new UsageError(name === undefined ? 'missing command' : `unknown command "${name}"`);
+	}
+	if (extra.length > 0) {
+		throw new UsageError(`unexpected argument "${extra[0]}"; program arguments go after "--"`);
+	}
+	const runOnly = ['settle', 'stop-timeout', 'stop-signal', 'python', 'entry'].filter((flag) => (values as Record<string, unknown>)[flag] !== undefined);
+	if (name !== 'run' && (runOnly.length > 0 || programArgs !== undefined)) {
+		throw new UsageError(`"${name}" takes no ${runOnly.length > 0 ? `--${runOnly[0]}` : 'program arguments'}`);
+	}
+	const flags: RawOptions = {};
+	const settle = parseMilliseconds('settle', values.settle);
+	const stopTimeout = parseMilliseconds('stop-timeout', values['stop-timeout']);
+	if (settle !== undefined) flags.settleTimeMs = settle;
+	if (stopTimeout !== undefined) flags.stopTimeoutMs = stopTimeout;
+	if (values['stop-signal'] !== undefined) flags.stopSignal = values['stop-signal'];
+	if (values.python !== undefined) flags.python = values.python;
+	if (values.entry !== undefined) flags.entry = values.entry;
+	if (programArgs !== undefined) flags.args = programArgs;
+	return { name, root: path.resolve(root ?? '.'), flags };
+}
+
+function print(level: Parameters<typeof formatLogLine>[1], message: string): void {
+	const now = new Date();
+	for (const line of message.split('\n')) {
+		process.stdout.write(formatLogLine(now, level, line) + '\n');
+	}
+}
+
+function attach(session: Session): void {
+	session.on('notice', (notice) => print(levelOf(notice), describeNotice(notice, english)));
+	session.on('output', (stream, line) => print(stream === 'stdout' ? 'INFO' : 'WARNING', `[${stream}] ${line}`));
+}
+
+async function runSupervisor(session: Session): Promise<number> {
+	attach(session);
+	let stopping = false;
+	const onSignal = (signal: NodeJS.Signals): void => {
+		if (stopping) {
+			// A second Ctrl-C does not wait for the stop timeout.
+			session.killNow();
+			process.exit(130);
+		}
+		stopping = true;
+		print('INFO', `Received ${signal}; stopping the program`);
+		void session.stop().then(() => session.dispose()).then(() => process.exit(0));
+	};
+	process.on('SIGINT', onSignal);
+	process.on('SIGTERM', onSignal);
+	process.on('SIGHUP', onSignal);
+	process.on('exit', () => session.killNow());
+	await session.start();
+	return new Promise<number>(() => undefined); // runs until a signal ends it
+}
+
+async function main(argv: string[]): Promise<number> {
+	let command: Command;
+	let session: Session;
+	try {
+		command = parseCommand(argv);
+		if (command.name === 'init') {
+			const created = await ensureLayout(layoutOf(command.root));
+			process.stdout.write(created.length === 0
+				? `${command.root} already has deposit/, main/ and logs/\n`
+				: `Created ${created.join(', ')}\n`);
+			return 0;
+		}
+		const settings = await readWorkspaceSettings(command.root);
+		const options = resolveOptions({ ...settings, ...command.flags });
+		session = new Session({ root: command.root, options });
+	} catch (error) {
+		if (error instanceof UsageError) {
+			process.stderr.write(`ota-update: ${error.message}\n${USAGE}\n`);
+			return EXIT_USAGE;
+		}
+		if (error instanceof OptionsError || error instanceof SettingsFileError || error instanceof LayoutError) {
+			process.stderr.write(`ota-update: ${error.message}\n`);
+			return EXIT_USAGE;
+		}
+		throw error;
+	}
+
+	if (command.name === 'apply') {
+		attach(session);
+		const outcome = await session.applyNow();
+		await session.dispose();
+		return outcome === 'rejected' || outcome === 'failed' ? 1 : 0;
+	}
+	return runSupervisor(session);
+}
+
+main(process.argv.slice(2)).then(
+	(code) => process.exit(code),
+	(error: unknown) => {
+		process.stderr.write(`ota-update: ${(error as Error).stack ?? String(error)}\n`);
+		process.exit(1);
+	},
+);

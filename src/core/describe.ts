@@ -1,0 +1,133 @@
+import type { MergeProblem } from './mergePlan';
+import type { Notice, SessionState } from './events';
+
+/**
+ * A message template function: `{0}`, `{1}` … are replaced by the arguments. The headless
+ * command and the log file use `english`; the extension passes `vscode.l10n.t`, so that a
+ * translation bundle applies to the same templates.
+ */
+export type Translate = (template: string, ...args: Array<string | number | boolean>) => string;
+
+export const english: Translate = (template, ...args) =>
+	template.replace(/\{(\d+)\}/g, (whole, index: string) => {
+		const value = args[Number(index)];
+		return value === undefined ? whole : String(value);
+	});
+
+function list(paths: readonly string[], limit = 10): string {
+	const shown = paths.slice(0, limit).join(', ');
+	return paths.length > limit ? `${shown} (+${paths.length - limit})` : shown;
+}
+
+/** Describes one merge conflict: which path, what is wrong, and how to fix it. */
+export function describeProblem(problem: MergeProblem, t: Translate): string {
+	const file = problem.path;
+	switch (problem.code) {
+		case 'FILE_MEETS_FOLDER':
+			return t('deposit/{0} is a file but main/{0} is a folder: rename one of them, or remove the folder from main/ by hand.', file);
+		case 'FOLDER_MEETS_FILE':
+			return t('deposit/{0} is a folder but main/{0} is a file: rename one of them, or remove the file from main/ by hand.', file);
+		case 'SYMLINK_IN_DEPOSIT':
+			return t('deposit/{0} is a symbolic link: upload the file itself instead of a link.', file);
+		case 'SPECIAL_FILE_IN_DEPOSIT':
+			return t('deposit/{0} is not a regular file (a pipe, socket or device): remove it from the deposit.', file);
+		case 'SYMLINK_IN_MAIN':
+			return t('main/{0} is a symbolic link: replace it with a regular file by hand, or remove deposit/{0}.', file);
+		case 'SPECIAL_FILE_IN_MAIN':
+			return t('main/{0} is not a regular file (a pipe, socket or device): remove it by hand, or remove deposit/{0}.', file);
+		case 'OUTSIDE_MAIN':
+			return t('main/{0} is a link that leads outside main/: merging deposit/{0} would write outside main/; move those files into a real folder.', file);
+	}
+}
+
+function exitStatus(exitCode: number | undefined, signal: string | undefined, t: Translate): string {
+	return signal !== undefined ? t('signal {0}', signal) : t('code {0}', exitCode ?? '?');
+}
+
+function seconds(ms: number): string {
+	return (ms / 1000).toFixed(1);
+}
+
+/** Renders a notice as one log line (or several, for a rejected batch). */
+export function describeNotice(notice: Notice, t: Translate): string {
+	switch (notice.code) {
+		case 'SUPERVISOR_STARTED':
+			return notice.logFile === undefined
+				? t('Supervising {0}', notice.root)
+				: t('Supervising {0}; log file {1}', notice.root, notice.logFile);
+		case 'FOLDERS_CREATED':
+			return t('Created {0}', notice.folders.join(', '));
+		case 'WATCHER_POLLING':
+			return t('The file watcher failed ({0}); watching the deposit by polling instead. Raising fs.inotify.max_user_watches restores native watching.', notice.errorCode);
+		case 'DEPOSIT_SETTLED':
+			return t('Deposit settled with {0} changed path(s); merging', notice.files);
+		case 'MARKER_MISSING':
+			return t('Deposit settled, waiting for the marker file {0} before merging', notice.marker);
+		case 'BATCH_CHANGED_DURING_STOP':
+			return t('Deposit changed while the program stopped ({0}); nothing merged, restarting the previous version and waiting for the upload to settle', list(notice.paths));
+		case 'UPDATE_APPLIED':
+			return [
+				t('Update applied: {0} added, {1} replaced', notice.added.length, notice.replaced.length),
+				...notice.added.map((file) => t('  added    main/{0}', file)),
+				...notice.replaced.map((file) => t('  replaced main/{0}', file)),
+				...notice.leftInDeposit.map((file) => t('  changed during the merge, left in the deposit: {0}', file)),
+			].join('\n');
+		case 'UPDATE_REJECTED':
+			return [
+				t('Update rejected: nothing was moved and the program was not touched. Fix the following, then run Apply Deposit Now or change the deposit:'),
+				...notice.problems.map((problem) => `  ${describeProblem(problem, t)}`),
+			].join('\n');
+		case 'MERGE_FAILED':
+			return notice.path === undefined
+				? t('Merge failed: {0}', notice.message)
+				: t('Merge failed at {0}: {1}. Files merged before it are in main/, the rest are still in the deposit; fix the cause and run Apply Deposit Now.', notice.path, notice.message);
+		case 'NOTHING_TO_MERGE':
+			return t('Deposit is empty: nothing to merge');
+		case 'PROGRAM_STARTED':
+			return t('Started {0} (pid {1}) with {2}', [notice.entry, ...notice.args].join(' '), notice.pid ?? '?', notice.python);
+		case 'PROGRAM_EXITED':
+			return t('Program (pid {0}) exited with {1} after {2} s', notice.pid ?? '?', exitStatus(notice.exitCode, notice.signal, t), seconds(notice.uptimeMs));
+		case 'PROGRAM_STOPPED': {
+			const how = notice.killed
+				? t('killed with SIGKILL after {0} s without exiting on {1}', seconds(notice.stopTimeoutMs), notice.stopSignal)
+				: t('stopped with {0}', notice.stopSignal);
+			return t('Program (pid {0}) {1} for {2}; it ended with {3}', notice.pid ?? '?', how, notice.reason, exitStatus(notice.exitCode, notice.signal, t));
+		}
+		case 'PROGRAM_SPAWN_FAILED':
+			return t('Cannot start {0}: {1}', notice.python, notice.message);
+		case 'RESTART_SCHEDULED':
+			return t('Restarting in {0} s (failure {1} in a row)', seconds(notice.delayMs), notice.failures);
+		case 'CRASHED':
+			return t('The program failed {0} times in a row, each soon after it started; not restarting until the next update or a manual start', notice.failures);
+		case 'ENTRY_MISSING':
+			return t('{0} does not exist in {1} yet: put it in the deposit and it will start after the merge', notice.entry, notice.mainFolder);
+		case 'PYTHON_NOT_FOUND':
+			return t('No Python interpreter found (tried {0}): set pythonOta.pythonPath to the interpreter\'s path, or install python3', notice.tried.join(', '));
+		case 'SUPERVISION_STOPPED':
+			return t('Supervision stopped: the deposit is no longer watched');
+		case 'WATCHER_ERROR':
+			return t('File watcher error: {0}', notice.message);
+	}
+}
+
+/** Short name of a state, as the status bar and the headless command show it. */
+export function describeState(state: SessionState, t: Translate): string {
+	switch (state) {
+		case 'stopped':
+			return t('stopped');
+		case 'starting':
+			return t('starting');
+		case 'running':
+			return t('running');
+		case 'updating':
+			return t('updating');
+		case 'exited':
+			return t('exited');
+		case 'restarting':
+			return t('restarting');
+		case 'crashed':
+			return t('crashed');
+		case 'waitingForEntry':
+			return t('waiting for entry file');
+	}
+}

@@ -1,0 +1,190 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { execa } from 'execa';
+import { ProcessTree, stopTree, killTreeNow } from './processTree';
+
+/** A line longer than this is passed on in pieces, so a program that never writes a
+ * newline cannot make the engine buffer without bound. */
+const MAX_LINE_CHARS = 64 * 1024;
+
+export type OutputStream = 'stdout' | 'stderr';
+
+/** Where the program's lines go. `write` returns false when the receiver is full; the
+ * program's pipes are then paused until `onDrain` calls back, so a flood of output
+ * blocks the program's writes instead of filling the engine's memory. */
+export interface OutputSink {
+	write(stream: OutputStream, line: string): boolean;
+	onDrain(callback: () => void): void;
+}
+
+export interface ProgramSpec {
+	python: string;
+	entry: string;
+	args: readonly string[];
+	env: Readonly<Record<string, string>>;
+	cwd: string;
+}
+
+export interface ProgramExit {
+	/** Exit code, or undefined when a signal ended the program. */
+	code: number | undefined;
+	signal: NodeJS.Signals | undefined;
+	uptimeMs: number;
+	/** Set when the engine stopped the program (update, Stop, shutdown). */
+	stopped: boolean;
+	/** Set when the program outlived the stop timeout and got SIGKILL. */
+	killed: boolean;
+	/** Set when the interpreter could not be started at all. */
+	spawnError?: string;
+}
+
+/** Finds an executable by path, or by name on PATH; undefined when there is none. */
+export function findExecutable(command: string, envPath = process.env.PATH ?? ''): string | undefined {
+	const extensions = process.platform === 'win32' ? (process.env.PATHEXT ?? '.EXE;.CMD;.BAT').split(';') : [''];
+	const isExecutable = (file: string): boolean => {
+		try {
+			fs.accessSync(file, fs.constants.X_OK);
+			return fs.statSync(file).isFile();
+		} catch {
+			return false;
+		}
+	};
+	if (command.includes('/') || command.includes('\\')) {
+		return isExecutable(command) ? path.resolve(command) : undefined;
+	}
+	for (const folder of envPath.split(path.delimiter)) {
+		if (folder === '') {
+			continue;
+		}
+		for (const extension of extensions) {
+			const candidate = path.join(folder, command + extension);
+			if (isExecutable(candidate)) {
+				return candidate;
+			}
+		}
+	}
+	return undefined;
+}
+
+/** The interpreter: the configured one, else `python3`, else `python` from PATH. */
+export function resolvePython(configured: string | undefined): { python: string | undefined; tried: string[] } {
+	const tried = configured !== undefined ? [configured] : ['python3', 'python'];
+	for (const candidate of tried) {
+		const found = findExecutable(candidate);
+		if (found !== undefined) {
+			return { python: found, tried };
+		}
+	}
+	return { python: undefined, tried };
+}
+
+function pipeLines(stream: Readable, name: OutputStream, sink: OutputSink, streams: Readable[]): Promise<void> {
+	const decoder = new StringDecoder('utf8');
+	let partial = '';
+	const resumeAll = (): void => {
+		for (const each of streams) {
+			each.resume();
+		}
+	};
+	const emit = (line: string): void => {
+		if (!sink.write(name, line)) {
+			for (const each of streams) {
+				each.pause();
+			}
+			sink.onDrain(resumeAll);
+		}
+	};
+	const take = (text: string): void => {
+		partial += text;
+		let newline = partial.indexOf('\n');
+		while (newline !== -1) {
+			emit(partial.slice(0, newline).replace(/\r$/, ''));
+			partial = partial.slice(newline + 1);
+			newline = partial.indexOf('\n');
+		}
+		while (partial.length > MAX_LINE_CHARS) {
+			emit(partial.slice(0, MAX_LINE_CHARS));
+			partial = partial.slice(MAX_LINE_CHARS);
+		}
+	};
+	return new Promise((resolve) => {
+		stream.on('data', (chunk: Buffer) => take(decoder.write(chunk)));
+		stream.on('end', () => {
+			take(decoder.end());
+			if (partial !== '') {
+				emit(partial);
+				partial = '';
+			}
+			resolve();
+		});
+		stream.on('error', () => resolve());
+	});
+}
+
+/** One run of the program, in its own process group. */
+export class ProgramRun {
+	readonly exited: Promise<ProgramExit>;
+	readonly pid: number | undefined;
+	private readonly tree: ProcessTree | undefined;
+	private stopping: Promise<ProgramExit> | undefined;
+	private readonly startedAt = Date.now();
+
+	constructor(spec: ProgramSpec, sink: OutputSink) {
+		const child = execa(spec.python, [spec.entry, ...spec.args], {
+			cwd: spec.cwd,
+			env: { ...spec.env, PYTHONUNBUFFERED: '1', PYTHONUTF8: '1', PYTHONIOENCODING: 'utf-8' },
+			extendEnv: true,
+			detached: true,
+			cleanup: false,
+			stdin: 'ignore',
+			stdout: 'pipe',
+			stderr: 'pipe',
+			buffer: false,
+			reject: false,
+			windowsHide: true,
+		});
+		this.pid = child.pid;
+		this.tree = child.pid === undefined ? undefined : new ProcessTree(child.pid);
+		const streams = [child.stdout, child.stderr].filter((stream): stream is Readable => stream !== null);
+		const drained = Promise.all([
+			child.stdout ? pipeLines(child.stdout, 'stdout', sink, streams) : Promise.resolve(),
+			child.stderr ? pipeLines(child.stderr, 'stderr', sink, streams) : Promise.resolve(),
+		]);
+		this.exited = child.then(async (result) => {
+			// Output still in the pipes belongs to this run; wait for it before reporting the exit.
+			await drained;
+			const spawnError = result.failed && result.exitCode === undefined && result.signal === undefined
+				? result.originalMessage || result.shortMessage
+				: undefined;
+			return {
+				code: result.exitCode,
+				signal: result.signal as NodeJS.Signals | undefined,
+				uptimeMs: Date.now() - this.startedAt,
+				stopped: this.stopping !== undefined,
+				killed: false,
+				spawnError,
+			};
+		});
+	}
+
+	/** Stops the whole tree: `signal` first, SIGKILL after `timeoutMs`. Safe to call twice. */
+	stop(signal: NodeJS.Signals, timeoutMs: number): Promise<ProgramExit> {
+		if (this.stopping === undefined) {
+			this.stopping = (async () => {
+				const outcome = this.tree === undefined ? { killed: false } : await stopTree(this.tree, signal, timeoutMs);
+				const exit = await this.exited;
+				return { ...exit, stopped: true, killed: outcome.killed };
+			})();
+		}
+		return this.stopping;
+	}
+
+	/** SIGKILL to the whole tree, synchronously, for process exit handlers. */
+	killNow(): void {
+		if (this.tree !== undefined) {
+			killTreeNow(this.tree);
+		}
+	}
+}

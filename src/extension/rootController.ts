@@ -1,0 +1,196 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { describeNotice, describeState } from '../core/describe';
+import { levelOf, type Notice, type SessionState } from '../core/events';
+import type { OtaOptions } from '../core/options';
+import { Session, type UpdateOutcome } from '../core/session';
+import { OutputBatcher } from './outputBatcher';
+import { StatusItem } from './statusItem';
+
+const t = vscode.l10n.t;
+
+const CHANNEL_LEVELS = { INFO: 'info', DEBUG: 'info', WARNING: 'warn', ERROR: 'error' } as const;
+
+export interface RootInfo {
+	folder: vscode.WorkspaceFolder;
+	/** Absolute path of the OTA root. */
+	root: string;
+	options: OtaOptions;
+}
+
+/**
+ * One OTA root in the editor: owns its engine session and status-bar item, renders the
+ * session's events into the shared output channel, and shows the few notifications
+ * worth interrupting for (a crash, a rejected update, a missing interpreter).
+ */
+export class RootController implements vscode.Disposable {
+	private session: Session;
+	private readonly status: StatusItem;
+	private unsubscribe: Array<() => void> = [];
+	/** Settings changed while supervising; the next start or restart applies them. */
+	private pendingOptions: OtaOptions | undefined;
+	private startedAt: Date | undefined;
+	private python: string | undefined;
+
+	constructor(
+		private info: RootInfo,
+		private readonly output: OutputBatcher,
+		private readonly label: string,
+		showLabel: boolean,
+	) {
+		this.status = new StatusItem(info.root, showLabel ? label : undefined);
+		this.session = this.createSession(info.options);
+		this.render('stopped');
+	}
+
+	get root(): string {
+		return this.info.root;
+	}
+
+	get folder(): vscode.WorkspaceFolder {
+		return this.info.folder;
+	}
+
+	get name(): string {
+		return this.label;
+	}
+
+	get state(): SessionState {
+		return this.session.state;
+	}
+
+	get logFilePath(): string | undefined {
+		return this.session.logFilePath;
+	}
+
+	private createSession(options: OtaOptions): Session {
+		const session = new Session({ root: this.info.root, options });
+		this.unsubscribe = [
+			session.on('state', (state) => this.render(state)),
+			session.on('notice', (notice) => this.onNotice(notice)),
+			session.on('output', (stream, line) => this.output.add(stream === 'stdout' ? 'info' : 'warn', `[${this.label}] [${stream}] ${line}`)),
+		];
+		return session;
+	}
+
+	/** Takes new settings: at once when stopped, otherwise at the next start or restart. */
+	updateOptions(options: OtaOptions): void {
+		if (this.session.isSupervising) {
+			this.pendingOptions = options;
+			this.output.add('info', `[${this.label}] ${t('Settings changed; they apply at the next restart.')}`);
+		} else {
+			void this.replaceSession(options);
+		}
+	}
+
+	private async replaceSession(options: OtaOptions): Promise<void> {
+		this.pendingOptions = undefined;
+		const old = this.session;
+		for (const remove of this.unsubscribe) {
+			remove();
+		}
+		this.session = this.createSession(options);
+		this.info = { ...this.info, options };
+		await old.dispose();
+	}
+
+	async start(): Promise<void> {
+		if (this.pendingOptions !== undefined) {
+			await this.session.stop();
+			await this.replaceSession(this.pendingOptions);
+		}
+		await this.session.start();
+	}
+
+	stop(): Promise<void> {
+		return this.session.stop();
+	}
+
+	async restart(): Promise<void> {
+		if (this.pendingOptions !== undefined) {
+			return this.start();
+		}
+		await this.session.restart();
+	}
+
+	applyNow(): Promise<UpdateOutcome> {
+		return this.session.applyNow();
+	}
+
+	private onNotice(notice: Notice): void {
+		const channelLevel = CHANNEL_LEVELS[levelOf(notice)];
+		for (const line of describeNotice(notice, t).split('\n')) {
+			this.output.add(channelLevel, `[${this.label}] [supervisor] ${line}`);
+		}
+		switch (notice.code) {
+			case 'PROGRAM_STARTED':
+				this.startedAt = new Date();
+				this.python = notice.python;
+				break;
+			case 'CRASHED':
+				this.output.flush();
+				void this.showCrash();
+				break;
+			case 'UPDATE_REJECTED':
+				void this.showError(t('{0}: the update was rejected and nothing was moved. The log names each path and what to do.', this.label));
+				break;
+			case 'MERGE_FAILED':
+				void this.showError(t('{0}: the merge failed: {1}', this.label, notice.message));
+				break;
+			case 'PYTHON_NOT_FOUND':
+				void this.showMissingPython(notice.tried);
+				break;
+		}
+	}
+
+	private async showCrash(): Promise<void> {
+		vscode.commands.executeCommand('pythonOta.showLog');
+		const restart = t('Restart');
+		const choice = await vscode.window.showErrorMessage(
+			t('{0}: the program keeps failing soon after it starts, so it is no longer restarted. The output shows why.', this.label),
+			restart,
+		);
+		if (choice === restart) {
+			await this.restart();
+		}
+	}
+
+	private async showError(message: string): Promise<void> {
+		const showLog = t('Show Log');
+		if (await vscode.window.showErrorMessage(message, showLog) === showLog) {
+			await vscode.commands.executeCommand('pythonOta.showLog');
+		}
+	}
+
+	private async showMissingPython(tried: string[]): Promise<void> {
+		const openSettings = t('Open Settings');
+		const choice = await vscode.window.showErrorMessage(
+			t('{0}: no Python interpreter found (tried {1}). Set pythonOta.pythonPath to the interpreter to use.', this.label, tried.join(', ')),
+			openSettings,
+		);
+		if (choice === openSettings) {
+			await vscode.commands.executeCommand('workbench.action.openSettings', 'pythonOta.pythonPath');
+		}
+	}
+
+	private render(state: SessionState): void {
+		if (state !== 'running') {
+			this.startedAt = state === 'updating' || state === 'starting' ? this.startedAt : undefined;
+		}
+		this.status.render(state, describeState(state, t), {
+			pid: this.session.pid,
+			startedAt: state === 'running' ? this.startedAt : undefined,
+			python: this.python,
+			entry: path.join(this.info.root, 'main', this.info.options.entry),
+		});
+		void vscode.commands.executeCommand('setContext', 'pythonOta.state', state);
+	}
+
+	async dispose(graceMs?: number): Promise<void> {
+		await this.session.dispose(graceMs);
+		for (const remove of this.unsubscribe) {
+			remove();
+		}
+		this.status.dispose();
+	}
+}

@@ -1,0 +1,115 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { SETTINGS_SECTION } from '../core/layout';
+import { readFolderSettings } from './configuration';
+import { OutputBatcher } from './outputBatcher';
+import { RootController } from './rootController';
+import { describeOptionsError, findRoots } from './roots';
+import { OptionsError } from '../core/options';
+
+const t = vscode.l10n.t;
+
+/**
+ * The controllers of every OTA root in the workspace. Rebuilt when workspace folders or
+ * `pythonOta.root` change; other setting changes go to the controller of that folder.
+ */
+export class RootRegistry implements vscode.Disposable {
+	private controllers: RootController[] = [];
+	private readonly disposables: vscode.Disposable[] = [];
+	private readonly reportedProblems = new Set<string>();
+
+	constructor(
+		private readonly output: OutputBatcher,
+		private readonly channel: vscode.LogOutputChannel,
+	) {
+		this.disposables.push(
+			vscode.workspace.onDidChangeWorkspaceFolders(() => void this.refresh()),
+			vscode.workspace.onDidChangeConfiguration((event) => this.onConfigurationChanged(event)),
+		);
+	}
+
+	get all(): readonly RootController[] {
+		return this.controllers;
+	}
+
+	/** Finds the roots again; keeps the controllers of roots that are still there. */
+	async refresh(): Promise<void> {
+		const { roots, problems } = findRoots();
+		for (const problem of problems) {
+			this.channel.error(problem.message);
+			if (!this.reportedProblems.has(problem.message)) {
+				this.reportedProblems.add(problem.message);
+				const openSettings = t('Open Settings');
+				void vscode.window.showErrorMessage(problem.message, openSettings).then((choice) => {
+					if (choice === openSettings) {
+						void vscode.commands.executeCommand('workbench.action.openSettings', SETTINGS_SECTION);
+					}
+				});
+			}
+		}
+		const kept: RootController[] = [];
+		const gone: RootController[] = [];
+		for (const controller of this.controllers) {
+			(roots.some((info) => info.root === controller.root) ? kept : gone).push(controller);
+		}
+		const showLabels = roots.length > 1;
+		const added = roots
+			.filter((info) => !kept.some((controller) => controller.root === info.root))
+			.map((info) => new RootController(info, this.output, this.labelOf(info.folder, info.root), showLabels));
+		this.controllers = [...kept, ...added];
+		void vscode.commands.executeCommand('setContext', 'pythonOta.hasRoot', this.controllers.length > 0);
+		await Promise.all(gone.map((controller) => controller.dispose()));
+		if (vscode.workspace.isTrusted) {
+			await Promise.all(added.map((controller) => this.autoStart(controller)));
+		}
+	}
+
+	private labelOf(folder: vscode.WorkspaceFolder, root: string): string {
+		const relative = path.relative(folder.uri.fsPath, root);
+		return relative === '' ? folder.name : `${folder.name}/${relative.split(path.sep).join('/')}`;
+	}
+
+	/** Starts the roots whose `pythonOta.autoStart` is on; called at activation and on trust. */
+	async autoStartAll(): Promise<void> {
+		await Promise.all(this.controllers.map((controller) => this.autoStart(controller)));
+	}
+
+	private async autoStart(controller: RootController): Promise<void> {
+		if (readFolderSettings(controller.folder).autoStart && controller.state === 'stopped') {
+			await controller.start();
+		}
+	}
+
+	private onConfigurationChanged(event: vscode.ConfigurationChangeEvent): void {
+		if (!event.affectsConfiguration(SETTINGS_SECTION)) {
+			return;
+		}
+		if (event.affectsConfiguration(`${SETTINGS_SECTION}.root`)) {
+			void this.refresh();
+			return;
+		}
+		for (const controller of this.controllers) {
+			if (!event.affectsConfiguration(SETTINGS_SECTION, controller.folder.uri)) {
+				continue;
+			}
+			try {
+				controller.updateOptions(readFolderSettings(controller.folder).options);
+			} catch (error) {
+				if (!(error instanceof OptionsError)) {
+					throw error;
+				}
+				this.channel.error(describeOptionsError(error, controller.name));
+			}
+		}
+	}
+
+	/** Stops every program, waiting at most `graceMs` after the stop signal before SIGKILL. */
+	async dispose(graceMs?: number): Promise<void> {
+		for (const disposable of this.disposables) {
+			disposable.dispose();
+		}
+		const controllers = this.controllers;
+		this.controllers = [];
+		await Promise.all(controllers.map((controller) => controller.dispose(graceMs)));
+	}
+}
