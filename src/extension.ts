@@ -16,6 +16,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 	context.subscriptions.push(channel, output);
 	registerCommands(context, registry, channel);
 	context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(() => void registry?.autoStartAll()));
+	// If the extension host exits without calling deactivate, SIGKILL the programs'
+	// trees on the way out rather than leave them running unsupervised.
+	// NOTE: a host ended by an unhandled SIGKILL or SIGTERM never gets here.
+	const killOnExit = (): void => registry?.killNow();
+	process.on('exit', killOnExit);
+	context.subscriptions.push({ dispose: () => process.off('exit', killOnExit) });
 	await registry.refresh();
 }
 

@@ -22,6 +22,8 @@ const KILL_REAP_TIMEOUT_MS = 3000;
 
 interface ProcStat {
 	ppid: number;
+	/** Process group id. */
+	pgrp: number;
 	state: string;
 	startTime: string;
 }
@@ -35,7 +37,7 @@ function readProcStat(pid: number): ProcStat | undefined {
 	}
 	// The command name is in parentheses and may itself hold spaces or parentheses.
 	const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-	return { state: fields[0], ppid: Number(fields[1]), startTime: fields[19] };
+	return { state: fields[0], ppid: Number(fields[1]), pgrp: Number(fields[2]), startTime: fields[19] };
 }
 
 function listProcesses(): Map<number, ProcStat> {
@@ -115,9 +117,25 @@ export class ProcessTree {
 	/** True while the process group or any recorded descendant is alive. */
 	isAlive(): boolean {
 		if (hasProc) {
-			return this.aliveMembers().length > 0 || this.groupExists();
+			const processes = listProcesses();
+			return this.aliveMembers(processes).length > 0 || this.groupHasLiveMember(processes);
 		}
 		return this.groupExists();
+	}
+
+	/**
+	 * Looks for a group member that is not a zombie. `kill(-pgid, 0)` also succeeds when
+	 * every member is a zombie. An orphan stays a zombie as long as init does not reap it,
+	 * which can be for good when the supervisor is PID 1 of a container. Counting zombies
+	 * would make a stopped program look alive until SIGKILL and the reap timeout.
+	 */
+	private groupHasLiveMember(processes: Map<number, ProcStat>): boolean {
+		for (const stat of processes.values()) {
+			if (stat.pgrp === this.rootPid && stat.state !== 'Z') {
+				return true;
+			}
+		}
+		return false;
 	}
 
 	private groupExists(): boolean {
@@ -138,8 +156,13 @@ export class ProcessTree {
 		}
 		this.refresh();
 		sendSignal(-this.rootPid, signal);
-		for (const pid of this.aliveMembers()) {
-			sendSignal(pid, signal);
+		// Members still in the group already got the signal; a second SIGTERM arriving while
+		// Python runs its handler or shuts down would end it with the default action.
+		const processes = hasProc ? listProcesses() : new Map<number, ProcStat>();
+		for (const pid of this.aliveMembers(processes)) {
+			if (processes.get(pid)?.pgrp !== this.rootPid) {
+				sendSignal(pid, signal);
+			}
 		}
 	}
 }

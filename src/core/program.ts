@@ -80,16 +80,25 @@ export function resolvePython(configured: string | undefined): { python: string 
 	return { python: undefined, tried };
 }
 
-function pipeLines(stream: Readable, name: OutputStream, sink: OutputSink, streams: Readable[]): Promise<void> {
+/** Shared by the stdout and stderr readers of one run: set while both pipes are paused. */
+interface PauseState {
+	waiting: boolean;
+}
+
+function pipeLines(stream: Readable, name: OutputStream, sink: OutputSink, streams: Readable[], pause: PauseState): Promise<void> {
 	const decoder = new StringDecoder('utf8');
 	let partial = '';
 	const resumeAll = (): void => {
+		pause.waiting = false;
 		for (const each of streams) {
 			each.resume();
 		}
 	};
 	const emit = (line: string): void => {
-		if (!sink.write(name, line)) {
+		// The rest of a chunk that was already read still goes out while paused. Only the
+		// first rejected line registers for the drain, so a flood adds one listener, not one per line.
+		if (!sink.write(name, line) && !pause.waiting) {
+			pause.waiting = true;
 			for (const each of streams) {
 				each.pause();
 			}
@@ -148,9 +157,10 @@ export class ProgramRun {
 		this.pid = child.pid;
 		this.tree = child.pid === undefined ? undefined : new ProcessTree(child.pid);
 		const streams = [child.stdout, child.stderr].filter((stream): stream is Readable => stream !== null);
+		const pause: PauseState = { waiting: false };
 		const drained = Promise.all([
-			child.stdout ? pipeLines(child.stdout, 'stdout', sink, streams) : Promise.resolve(),
-			child.stderr ? pipeLines(child.stderr, 'stderr', sink, streams) : Promise.resolve(),
+			child.stdout ? pipeLines(child.stdout, 'stdout', sink, streams, pause) : Promise.resolve(),
+			child.stderr ? pipeLines(child.stderr, 'stderr', sink, streams, pause) : Promise.resolve(),
 		]);
 		this.exited = child.then(async (result) => {
 			// Output still in the pipes belongs to this run; wait for it before reporting the exit.

@@ -36,6 +36,8 @@ export class Session {
 	private readonly emitter = new EventEmitter();
 	private readonly clock: Clock;
 	private readonly isIgnored: IgnoreMatcher;
+	/** Like `isIgnored`, but lets the marker file through, so that its arrival starts a batch. */
+	private readonly isIgnoredByWatcher: IgnoreMatcher;
 	private readonly policy: RestartPolicy;
 	private currentState: SessionState = 'stopped';
 	/** The state shown while supervising with no program running and no restart pending. */
@@ -58,6 +60,11 @@ export class Session {
 		this.clock = config.clock ?? systemClock;
 		const marker = config.options.markerFile === undefined ? [] : [config.options.markerFile];
 		this.isIgnored = createIgnoreMatcher(config.options.ignore, marker);
+		// The marker is never merged, but the watcher must report it. Files that settled
+		// before it arrived wait for one more event, and the marker is the last to come.
+		// Its name may match an ignore pattern, as ".upload-done" does, so it is let through first.
+		this.isIgnoredByWatcher = (relativePath, isFolder) =>
+			relativePath !== config.options.markerFile && this.isIgnored(relativePath, isFolder);
 		this.policy = new RestartPolicy(config.options.minUptimeMs);
 	}
 
@@ -233,7 +240,7 @@ export class Session {
 			() => void this.enqueue(() => this.update('settled')),
 			(error) => this.notice({ code: 'WATCHER_ERROR', message: String(error) }),
 		);
-		const watcher = new DepositWatcher(this.layout.deposit, this.isIgnored, {
+		const watcher = new DepositWatcher(this.layout.deposit, this.isIgnoredByWatcher, {
 			onChange: (file, snapshot) => tracker.record(file, snapshot),
 			onPollingFallback: (error) => this.notice({ code: 'WATCHER_POLLING', errorCode: error.code ?? 'unknown' }),
 			onError: (error) => this.notice({ code: 'WATCHER_ERROR', message: error.message }),

@@ -186,6 +186,10 @@ export class RootController implements vscode.Disposable {
 		void vscode.commands.executeCommand('setContext', 'pythonOta.state', state);
 	}
 
+	killNow(): void {
+		this.session.killNow();
+	}
+
 	async dispose(graceMs?: number): Promise<void> {
 		await this.session.dispose(graceMs);
 		for (const remove of this.unsubscribe) {

@@ -103,6 +103,13 @@ export class RootRegistry implements vscode.Disposable {
 		}
 	}
 
+	/** SIGKILL to every program's tree, synchronously. */
+	killNow(): void {
+		for (const controller of this.controllers) {
+			controller.killNow();
+		}
+	}
+
 	/** Stops every program, waiting at most `graceMs` after the stop signal before SIGKILL. */
 	async dispose(graceMs?: number): Promise<void> {
 		for (const disposable of this.disposables) {
