@@ -46,6 +46,8 @@ export interface PlannedFile {
 	mtimeMs: number;
 	/** Permission bits the file gets in `main/`: those of the file it replaces, else its own. */
 	mode: number;
+	/** Permission bits of the file in the deposit. */
+	sourceMode: number;
 }
 
 export interface MergePlan {
@@ -114,9 +116,9 @@ export function planMerge(entries: readonly DepositEntry[], main: ReadonlyMap<st
 				break;
 			case 'file':
 				if (target.kind === 'missing') {
-					plan.files.push({ path: entry.path, action: 'add', size: entry.size, mtimeMs: entry.mtimeMs, mode: entry.mode & PERMISSION_BITS });
+					plan.files.push({ path: entry.path, action: 'add', size: entry.size, mtimeMs: entry.mtimeMs, mode: entry.mode & PERMISSION_BITS, sourceMode: entry.mode & PERMISSION_BITS });
 				} else if (target.kind === 'file') {
-					plan.files.push({ path: entry.path, action: 'replace', size: entry.size, mtimeMs: entry.mtimeMs, mode: target.mode & PERMISSION_BITS });
+					plan.files.push({ path: entry.path, action: 'replace', size: entry.size, mtimeMs: entry.mtimeMs, mode: target.mode & PERMISSION_BITS, sourceMode: entry.mode & PERMISSION_BITS });
 				} else if (target.kind === 'folder') {
 					problem('FILE_MEETS_FOLDER');
 				} else if (target.kind === 'symlink') {

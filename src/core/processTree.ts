@@ -5,8 +5,8 @@ import { spawnSync } from 'node:child_process';
  * Ends a program together with everything it started. The program runs as the leader of
  * its own process group, so one `kill(-pgid)` reaches a wrapper script, its interpreter
  * and their children. Descendants that moved to a group or session of their own are
- * found through `/proc` (parent links) and signalled one by one; each one is recorded
- * with its start time before the first signal, so it is still found after its parent
+ * found through the parent links in `/proc` and signalled one by one. Each is recorded
+ * with its start time before the first signal. So it is still found after its parent
  * dies and it is re-parented, and a recycled pid is never signalled.
  *
  * NOTE: a process that forks twice and lets the middle process exit leaves the tree
@@ -177,8 +177,14 @@ function delay(ms: number): Promise<void> {
 	return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function waitForExit(tree: ProcessTree, timeoutMs: number): Promise<boolean> {
+async function waitForExit(tree: ProcessTree, timeoutMs: number, rootExited?: Promise<unknown>): Promise<boolean> {
 	const deadline = Date.now() + timeoutMs;
+	if (rootExited !== undefined) {
+		// Most programs exit with their children; waiting on the exit event avoids a poll's delay.
+		let timer: NodeJS.Timeout | undefined;
+		await Promise.race([rootExited, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+		clearTimeout(timer);
+	}
 	for (;;) {
 		tree.refresh();
 		if (!tree.isAlive()) {
@@ -193,12 +199,13 @@ async function waitForExit(tree: ProcessTree, timeoutMs: number): Promise<boolea
 
 /**
  * Sends `signal` to the whole tree, waits up to `timeoutMs` for every member to exit,
- * then sends SIGKILL to whatever is left.
+ * then sends SIGKILL to whatever is left. `rootExited`, when given, settles when the
+ * tree's root process has exited.
  */
-export async function stopTree(tree: ProcessTree, signal: NodeJS.Signals, timeoutMs: number): Promise<StopOutcome> {
+export async function stopTree(tree: ProcessTree, signal: NodeJS.Signals, timeoutMs: number, rootExited?: Promise<unknown>): Promise<StopOutcome> {
 	const started = Date.now();
 	tree.signal(signal);
-	if (await waitForExit(tree, timeoutMs)) {
+	if (await waitForExit(tree, timeoutMs, rootExited)) {
 		return { killed: false, durationMs: Date.now() - started };
 	}
 	tree.signal('SIGKILL');

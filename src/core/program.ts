@@ -135,6 +135,8 @@ function pipeLines(stream: Readable, name: OutputStream, sink: OutputSink, strea
 /** One run of the program, in its own process group. */
 export class ProgramRun {
 	readonly exited: Promise<ProgramExit>;
+	/** Settles when the root process has exited, before its output is drained. */
+	private readonly childExited: Promise<void>;
 	readonly pid: number | undefined;
 	private readonly tree: ProcessTree | undefined;
 	private stopping: Promise<ProgramExit> | undefined;
@@ -162,6 +164,10 @@ export class ProgramRun {
 			child.stdout ? pipeLines(child.stdout, 'stdout', sink, streams, pause) : Promise.resolve(),
 			child.stderr ? pipeLines(child.stderr, 'stderr', sink, streams, pause) : Promise.resolve(),
 		]);
+		this.childExited = new Promise((resolve) => {
+			child.once('exit', () => resolve());
+			child.once('error', () => resolve());
+		});
 		this.exited = child.then(async (result) => {
 			// Output still in the pipes belongs to this run; wait for it before reporting the exit.
 			await drained;
@@ -183,7 +189,7 @@ export class ProgramRun {
 	stop(signal: NodeJS.Signals, timeoutMs: number): Promise<ProgramExit> {
 		if (this.stopping === undefined) {
 			this.stopping = (async () => {
-				const outcome = this.tree === undefined ? { killed: false } : await stopTree(this.tree, signal, timeoutMs);
+				const outcome = this.tree === undefined ? { killed: false } : await stopTree(this.tree, signal, timeoutMs, this.childExited);
 				const exit = await this.exited;
 				return { ...exit, stopped: true, killed: outcome.killed };
 			})();

@@ -1,0 +1,389 @@
+/**
+ * Benchmarks of the engine, each printed beside a limit measured in the same run on the
+ * same machine, so that the ratio means something on a shared, noisy host.
+ *
+ *   npm run bench            full run (a few minutes)
+ *   npm run bench -- --quick short run that only proves the script still works
+ *
+ * Figures are never asserted: the table is for people.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { createIgnoreMatcher } from '../src/core/ignore';
+import { layoutOf } from '../src/core/layout';
+import { applyPlan, planDeposit } from '../src/core/merge';
+import { resolveOptions } from '../src/core/options';
+import { resolvePython } from '../src/core/program';
+import { Session } from '../src/core/session';
+
+const quick = process.argv.includes('--quick');
+const repo = process.cwd();
+const cli = path.join(repo, 'dist', 'cli.js');
+/** Settle time of the end-to-end runs; subtracted from the update overhead. */
+const SETTLE_MS = 300;
+const REPEATS = quick ? 2 : 7;
+
+interface Row {
+	figure: string;
+	engine: string;
+	limit: string;
+	ratio: string;
+	goal: string;
+}
+const rows: Row[] = [];
+
+function median(values: number[]): number {
+	const sorted = [...values].sort((a, b) => a - b);
+	const middle = Math.floor(sorted.length / 2);
+	return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+function spread(values: number[]): string {
+	return `${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)}`;
+}
+
+function temporaryRoot(name: string): string {
+	const root = fs.mkdtempSync(path.join(os.tmpdir(), `ota-bench-${name}-`));
+	for (const folder of ['deposit', 'main', 'logs']) {
+		fs.mkdirSync(path.join(root, folder));
+	}
+	return root;
+}
+
+/** The interpreter resolved once to its real binary, so that a version manager's shim
+ * (pyenv adds tens of milliseconds per start) weighs on neither side. */
+function realPython(): string {
+	const { python } = resolvePython(undefined);
+	if (python === undefined) {
+		throw new Error('python3 not found on PATH');
+	}
+	return execFileSync(python, ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+}
+
+const python = realPython();
+
+/** Lines of a child's stdout, each with the time it arrived. */
+function watchLines(child: ChildProcess, onLine: (line: string, at: number) => void): void {
+	let partial = '';
+	child.stdout!.on('data', (chunk: Buffer) => {
+		const at = performance.now();
+		partial += chunk.toString('utf8');
+		let newline = partial.indexOf('\n');
+		while (newline !== -1) {
+			onLine(partial.slice(0, newline), at);
+			partial = partial.slice(newline + 1);
+			newline = partial.indexOf('\n');
+		}
+	});
+}
+
+function waitFor<T>(description: string, timeoutMs: number, register: (resolve: (value: T) => void) => void): Promise<T> {
+	return new Promise((resolve, reject) => {
+		const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${description}`)), timeoutMs);
+		register((value) => {
+			clearTimeout(timer);
+			resolve(value);
+		});
+	});
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+	if (child.exitCode !== null || child.signalCode !== null) {
+		return;
+	}
+	const exited = new Promise((resolve) => child.once('exit', resolve));
+	child.kill('SIGTERM');
+	await exited;
+}
+
+/** Measures the limit of an update: starting the same interpreter on an empty script, plus one rename. */
+function measureLimit(): number {
+	const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'ota-bench-limit-'));
+	const empty = path.join(folder, 'empty.py');
+	fs.writeFileSync(empty, '');
+	fs.writeFileSync(path.join(folder, 'a'), 'x');
+	const started = performance.now();
+	fs.renameSync(path.join(folder, 'a'), path.join(folder, 'b'));
+	execFileSync(python, [empty]);
+	const elapsed = performance.now() - started;
+	fs.rmSync(folder, { recursive: true, force: true });
+	return elapsed;
+}
+
+/** Program that prints a line every 5 ms, so the last line before a stop is close to it. */
+function programSource(version: string): string {
+	return [
+		'import signal, sys, time',
+		'signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))',
+		`print("${version} first", flush=True)`,
+		'while True:',
+		`    print("${version} tick", flush=True)`,
+		'    time.sleep(0.005)',
+	].join('\n') + '\n';
+}
+
+async function updateFigures(): Promise<void> {
+	const overheads: number[] = [];
+	const downtimes: number[] = [];
+	const limits: number[] = [];
+	for (let repeat = 0; repeat < REPEATS; repeat++) {
+		const root = temporaryRoot('update');
+		fs.writeFileSync(path.join(root, 'main', 'main.py'), programSource('v1'));
+		const child = spawn(process.execPath, [cli, 'run', root, '--settle', String(SETTLE_MS), '--python', python], { stdio: ['ignore', 'pipe', 'inherit'] });
+		let lastOld = 0;
+		let firstNew: ((at: number) => void) | undefined;
+		let started: (() => void) | undefined;
+		watchLines(child, (line, at) => {
+			if (line.includes('[stdout] v1')) {
+				lastOld = at;
+				started?.();
+			} else if (line.includes('[stdout] v2 first')) {
+				firstNew?.(at);
+			}
+		});
+		await waitFor<void>('the first version to print', 10_000, (resolve) => (started = resolve));
+		const newVersion = waitFor<number>('the new version to print', 20_000, (resolve) => (firstNew = resolve));
+		const written = path.join(root, 'deposit', 'main.py');
+		fs.writeFileSync(written, programSource('v2'));
+		const lastByte = performance.now();
+		const firstLine = await newVersion;
+		overheads.push(firstLine - lastByte - SETTLE_MS);
+		downtimes.push(firstLine - lastOld);
+		limits.push(measureLimit());
+		await stopChild(child);
+		fs.rmSync(root, { recursive: true, force: true });
+	}
+	const limit = median(limits);
+	rows.push({
+		figure: 'update overhead (ms, minus settle)',
+		engine: `${median(overheads).toFixed(1)} (${spread(overheads)})`,
+		limit: `${limit.toFixed(1)} (${spread(limits)})`,
+		ratio: (median(overheads) / limit).toFixed(2),
+		goal: '≤ 1.5',
+	});
+	rows.push({
+		figure: 'downtime (ms)',
+		engine: `${median(downtimes).toFixed(1)} (${spread(downtimes)})`,
+		limit: `${limit.toFixed(1)}`,
+		ratio: (median(downtimes) / limit).toFixed(2),
+		goal: '≤ 1.5',
+	});
+}
+
+function cpuSeconds(pid: number): number {
+	const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+	const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+	const ticksPerSecond = 100; // USER_HZ on Linux
+	return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+function residentMegabytes(pid: number): number {
+	const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+	const match = /VmRSS:\s+(\d+) kB/.exec(status);
+	return match === null ? NaN : Number(match[1]) / 1024;
+}
+
+async function idleFigure(): Promise<void> {
+	const seconds = quick ? 5 : 60;
+	const root = temporaryRoot('idle');
+	fs.writeFileSync(path.join(root, 'main', 'main.py'), 'import time\nprint("idle", flush=True)\nwhile True:\n    time.sleep(3600)\n');
+	const child = spawn(process.execPath, [cli, 'run', root, '--python', python], { stdio: ['ignore', 'pipe', 'inherit'] });
+	await waitFor<void>('the idle program to start', 10_000, (resolve) => watchLines(child, (line) => line.includes('[stdout] idle') && resolve()));
+	const before = cpuSeconds(child.pid!);
+	await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+	const used = cpuSeconds(child.pid!) - before;
+	const rss = residentMegabytes(child.pid!);
+	await stopChild(child);
+	fs.rmSync(root, { recursive: true, force: true });
+	rows.push({
+		figure: `idle CPU over ${seconds} s (% of one core)`,
+		engine: `${((used / seconds) * 100).toFixed(3)} (RSS ${rss.toFixed(0)} MB)`,
+		limit: '0',
+		ratio: '—',
+		goal: '< 0.2 %',
+	});
+}
+
+function makeTree(root: string, folders: number, filesPerFolder: number): void {
+	for (let folder = 0; folder < folders; folder++) {
+		const directory = path.join(root, `pkg${folder}`);
+		fs.mkdirSync(directory, { recursive: true });
+		for (let file = 0; file < filesPerFolder; file++) {
+			fs.writeFileSync(path.join(directory, `module${file}.py`), `VALUE = ${file}\n`);
+		}
+	}
+}
+
+async function mergeFigures(): Promise<void> {
+	const folders = quick ? 10 : 100;
+	const perFolder = 100;
+	const count = folders * perFolder;
+	const engineTimes: number[] = [];
+	const limitTimes: number[] = [];
+	const isIgnored = createIgnoreMatcher([]);
+	for (let repeat = 0; repeat < (quick ? 1 : 3); repeat++) {
+		const root = temporaryRoot('merge');
+		const layout = layoutOf(root);
+		makeTree(layout.main, folders, perFolder);
+		makeTree(layout.deposit, folders, perFolder);
+		let started = performance.now();
+		const plan = await planDeposit(layout, isIgnored);
+		await applyPlan(layout, plan);
+		engineTimes.push(performance.now() - started);
+
+		// The limit: the same tree moved by a plain loop of renames, with nothing checked.
+		makeTree(layout.deposit, folders, perFolder);
+		started = performance.now();
+		for (let folder = 0; folder < folders; folder++) {
+			for (let file = 0; file < perFolder; file++) {
+				const relative = path.join(`pkg${folder}`, `module${file}.py`);
+				fs.renameSync(path.join(layout.deposit, relative), path.join(layout.main, relative));
+			}
+		}
+		limitTimes.push(performance.now() - started);
+		fs.rmSync(root, { recursive: true, force: true });
+	}
+	rows.push({
+		figure: `merge of ${count} small files, replacing (ms)`,
+		engine: `${median(engineTimes).toFixed(0)} (${spread(engineTimes)})`,
+		limit: `${median(limitTimes).toFixed(0)} (${spread(limitTimes)})`,
+		ratio: (median(engineTimes) / median(limitTimes)).toFixed(2),
+		goal: '≤ 1.5',
+	});
+
+	const bigBytes = (quick ? 64 : 1024) * 1024 * 1024;
+	const root = temporaryRoot('big');
+	const layout = layoutOf(root);
+	const writeBig = (file: string): void => {
+		const handle = fs.openSync(file, 'w');
+		const chunk = Buffer.alloc(8 * 1024 * 1024, 7);
+		for (let written = 0; written < bigBytes; written += chunk.length) {
+			fs.writeSync(handle, chunk);
+		}
+		fs.closeSync(handle);
+	};
+	const engineBig: number[] = [];
+	const limitBig: number[] = [];
+	writeBig(path.join(layout.main, 'model.bin'));
+	for (let repeat = 0; repeat < 3; repeat++) {
+		writeBig(path.join(layout.deposit, 'model.bin'));
+		let started = performance.now();
+		await applyPlan(layout, await planDeposit(layout, isIgnored));
+		engineBig.push(performance.now() - started);
+
+		// The limit: one rename over the same file, which frees the replaced file's blocks too.
+		writeBig(path.join(layout.deposit, 'model.bin'));
+		started = performance.now();
+		fs.renameSync(path.join(layout.deposit, 'model.bin'), path.join(layout.main, 'model.bin'));
+		limitBig.push(performance.now() - started);
+	}
+	fs.rmSync(root, { recursive: true, force: true });
+	rows.push({
+		figure: `merge of one ${bigBytes / 1024 / 1024} MB file (ms)`,
+		engine: `${median(engineBig).toFixed(1)} (${spread(engineBig)})`,
+		limit: `${median(limitBig).toFixed(1)} (${spread(limitBig)}, one rename)`,
+		ratio: (median(engineBig) / median(limitBig)).toFixed(2),
+		goal: 'time of one rename',
+	});
+}
+
+async function floodFigure(): Promise<void> {
+	const megabytes = quick ? 10 : 100;
+	const root = temporaryRoot('flood');
+	const lineText = 'x'.repeat(99); // 100 bytes with the newline
+	const lines = Math.floor((megabytes * 1024 * 1024) / 100 / 1000) * 1000;
+	fs.writeFileSync(path.join(root, 'main', 'main.py'), [
+		'import sys',
+		`line = "${lineText}\\n"`,
+		`block = line * 1000`,
+		`for _ in range(${lines / 1000}):`,
+		'    sys.stdout.write(block)',
+		'sys.stdout.flush()',
+	].join('\n') + '\n');
+	const session = new Session({ root, options: resolveOptions({ python }) });
+	let received = 0;
+	session.on('output', () => received++);
+	const delay = monitorEventLoopDelay({ resolution: 10 });
+	const exited = waitFor<void>('the flooding program to exit with code 0', 300_000, (resolve) => session.on('state', (state) => state === 'exited' && resolve()));
+	session.on('state', (state) => {
+		if (state === 'restarting' || state === 'crashed') {
+			throw new Error(`the flooding program failed; see ${session.logFilePath}`);
+		}
+	});
+	delay.enable();
+	const started = performance.now();
+	await session.start();
+	await exited;
+	const elapsed = performance.now() - started;
+	delay.disable();
+	const logFile = session.logFilePath!;
+	await session.stop();
+	const logged = fs.readFileSync(logFile, 'utf8').split('\n').filter((line) => line.endsWith(lineText)).length;
+	fs.rmSync(root, { recursive: true, force: true });
+	rows.push({
+		figure: `output flood of ${megabytes} MB: lines in log file`,
+		engine: `${logged} of ${lines}`,
+		limit: String(lines),
+		ratio: (logged / lines).toFixed(3),
+		goal: '1.000',
+	});
+	rows.push({
+		figure: 'output flood: lines per second through the engine',
+		engine: (received / (elapsed / 1000)).toFixed(0),
+		limit: '—',
+		ratio: '—',
+		goal: '—',
+	});
+	rows.push({
+		figure: 'output flood: event-loop delay p99 (ms)',
+		engine: (delay.percentile(99) / 1e6).toFixed(1),
+		limit: '—',
+		ratio: '—',
+		goal: '≤ 50',
+	});
+}
+
+function sizeFigures(): void {
+	const kilobytes = (file: string): string => (fs.statSync(file).size / 1024).toFixed(0);
+	rows.push({ figure: 'dist/extension.js (KB)', engine: kilobytes(path.join(repo, 'dist', 'extension.js')), limit: '—', ratio: '—', goal: '—' });
+	rows.push({ figure: '.vsix (KB)', engine: kilobytes(path.join(repo, 'dist-vsix', 'python-ota-update.vsix')), limit: '—', ratio: '—', goal: '—' });
+}
+
+function printTable(): void {
+	const header: Row = { figure: 'figure', engine: 'engine (median, range)', limit: 'limit', ratio: 'ratio', goal: 'goal' };
+	const all = [header, ...rows];
+	const widths = (Object.keys(header) as Array<keyof Row>).map((key) => Math.max(...all.map((row) => row[key].length)));
+	const format = (row: Row): string => (Object.keys(header) as Array<keyof Row>).map((key, index) => row[key].padEnd(widths[index])).join(' | ');
+	console.log(`\nPython OTA Update benchmarks${quick ? ' (quick)' : ''}: ${os.cpus().length} cores, ${python}, node ${process.version}\n`);
+	console.log(format(header));
+	console.log(widths.map((width) => '-'.repeat(width)).join('-|-'));
+	for (const row of rows) {
+		console.log(format(row));
+	}
+}
+
+async function main(): Promise<void> {
+	execFileSync('npm', ['run', '--silent', 'package'], { cwd: repo, stdio: 'ignore' });
+	const figures: Array<[string, () => Promise<void> | void]> = [
+		['update overhead and downtime', updateFigures],
+		['merge throughput', mergeFigures],
+		['output flood', floodFigure],
+		['idle cost', idleFigure],
+		['sizes', sizeFigures],
+	];
+	for (const [name, measure] of figures) {
+		const started = performance.now();
+		process.stderr.write(`bench: ${name}…`);
+		await measure();
+		process.stderr.write(` ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+	}
+	printTable();
+}
+
+main().catch((error: unknown) => {
+	console.error(error);
+	process.exit(1);
+});
