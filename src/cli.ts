@@ -10,6 +10,7 @@ import { levelOf } from './core/events';
 import { ensureLayout, layoutOf, LayoutError, readWorkspaceSettings, SettingsFileError } from './core/layout';
 import { formatLogLine } from './core/logFile';
 import { OptionsError, resolveOptions, type RawOptions } from './core/options';
+import { RootOwnedError } from './core/ownership';
 import { Session } from './core/session';
 
 const USAGE = `Usage:
@@ -137,7 +138,7 @@ async function main(argv: string[]): Promise<number> {
 		}
 		const settings = await readWorkspaceSettings(command.root);
 		const options = resolveOptions({ ...settings, ...command.flags });
-		session = new Session({ root: command.root, options });
+		session = new Session({ root: command.root, options, ownerKind: `ota-update ${command.name}` });
 	} catch (error) {
 		if (error instanceof UsageError) {
 			process.stderr.write(`ota-update: ${error.message}\n${USAGE}\n`);
@@ -150,13 +151,22 @@ async function main(argv: string[]): Promise<number> {
 		throw error;
 	}
 
-	if (command.name === 'apply') {
-		attach(session);
-		const outcome = await session.applyNow();
-		await session.dispose();
-		return outcome === 'rejected' || outcome === 'failed' ? 1 : 0;
+	try {
+		if (command.name === 'apply') {
+			attach(session);
+			const outcome = await session.applyNow();
+			await session.dispose();
+			return outcome === 'rejected' || outcome === 'failed' ? 1 : 0;
+		}
+		return await runSupervisor(session);
+	} catch (error) {
+		if (error instanceof RootOwnedError) {
+			process.stderr.write(`ota-update: ${error.message}\n`);
+			await session.dispose();
+			return 1;
+		}
+		throw error;
 	}
-	return runSupervisor(session);
 }
 
 main(process.argv.slice(2)).then(

@@ -37,6 +37,12 @@ export function describeProblem(problem: MergeProblem, t: Translate): string {
 			return t('main/{0} is not a regular file (a pipe, socket or device): remove it by hand, or remove deposit/{0}.', file);
 		case 'OUTSIDE_MAIN':
 			return t('main/{0} is a link that leads outside main/: merging deposit/{0} would write outside main/; move those files into a real folder.', file);
+		case 'INVALID_DELETION':
+			return t('The deletion list deposit/.ota-delete names "{0}", which is not a relative path inside main/: fix or remove that line.', file);
+		case 'SYNTAX_ERROR':
+			return t('deposit/{0}:{1}: syntax error: {2}. Fix the file and upload it again, or remove it from the deposit.', file, problem.line ?? '?', problem.detail ?? '');
+		case 'CHECK_FAILED':
+			return t('The check command "{0}" failed on the staged update: {1}', file, problem.detail ?? '');
 	}
 }
 
@@ -67,9 +73,10 @@ export function describeNotice(notice: Notice, t: Translate): string {
 			return t('Deposit changed while the program stopped ({0}); nothing merged, restarting the previous version and waiting for the upload to settle', list(notice.paths));
 		case 'UPDATE_APPLIED':
 			return [
-				t('Update applied: {0} added, {1} replaced', notice.added.length, notice.replaced.length),
+				t('Update {0} applied: {1} added, {2} replaced, {3} deleted', notice.id, notice.added.length, notice.replaced.length, notice.deleted.length),
 				...notice.added.map((file) => t('  added    main/{0}', file)),
 				...notice.replaced.map((file) => t('  replaced main/{0}', file)),
+				...notice.deleted.map((file) => t('  deleted  main/{0} (kept in the backup)', file)),
 				...notice.leftInDeposit.map((file) => t('  changed during the merge, left in the deposit: {0}', file)),
 			].join('\n');
 		case 'UPDATE_REJECTED':
@@ -78,9 +85,24 @@ export function describeNotice(notice: Notice, t: Translate): string {
 				...notice.problems.map((problem) => `  ${describeProblem(problem, t)}`),
 			].join('\n');
 		case 'MERGE_FAILED':
-			return notice.path === undefined
-				? t('Merge failed: {0}', notice.message)
-				: t('Merge failed at {0}: {1}. Files merged before it are in main/, the rest are still in the deposit; fix the cause and run Apply Deposit Now.', notice.path, notice.message);
+			if (!notice.undone) {
+				return t('Merge failed at {0}: {1}. Undoing it failed too; the next start finishes the update from its journal.', notice.path ?? '?', notice.message);
+			}
+			return t('Merge failed at {0}: {1}. The update was undone: main/ is as before and the files are back in the deposit. Fix the cause (free space, permissions) and run Apply Deposit Now.', notice.path ?? '?', notice.message);
+		case 'UPDATE_RECOVERED':
+			return notice.rollback
+				? t('Finished the rollback of update {0}, which an earlier supervisor left unfinished', notice.id)
+				: t('Finished update {0}, which an earlier supervisor left unfinished: {1} file(s) moved into place, {2} restored from the backup because the deposit copy changed', notice.id, notice.finished, notice.restored);
+		case 'ROLLED_BACK':
+			return notice.reason === 'crash'
+				? t('The new version failed {0} s after update {1}; rolled back: {2} file(s) restored, {3} moved to {4}', seconds(notice.uptimeMs ?? 0), notice.id, notice.restored, notice.rejected, notice.rejectedFolder)
+				: t('Rolled back update {0}: {1} file(s) restored, {2} moved to {3}', notice.id, notice.restored, notice.rejected, notice.rejectedFolder);
+		case 'WAITING_FOR_PROGRAM':
+			return t('An update is ready but the program holds {0}; waiting until it removes the file (at most {1} s)', notice.lockFile, seconds(notice.maxWaitMs));
+		case 'PROGRAM_LOCK_TIMEOUT':
+			return t('The program still holds {0} after {1} s; updating anyway', notice.lockFile, seconds(notice.maxWaitMs));
+		case 'LEFTOVER_STOPPED':
+			return t('Stopped program pid {0}, left running by an earlier supervisor that ended without stopping it', notice.pid);
 		case 'NOTHING_TO_MERGE':
 			return t('Deposit is empty: nothing to merge');
 		case 'PROGRAM_STARTED':
@@ -129,5 +151,7 @@ export function describeState(state: SessionState, t: Translate): string {
 			return t('crashed');
 		case 'waitingForEntry':
 			return t('waiting for entry file');
+		case 'waitingForProgram':
+			return t('update waiting for the program');
 	}
 }

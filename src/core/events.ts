@@ -17,7 +17,9 @@ export type SessionState =
 	/** The program failed too often in a row, or cannot start; it waits for an update or a manual start. */
 	| 'crashed'
 	/** `main/<entry>` does not exist yet; a deposit that brings it starts the program. */
-	| 'waitingForEntry';
+	| 'waitingForEntry'
+	/** A batch is ready, but the program's lock file in `main/` postpones the update. */
+	| 'waitingForProgram';
 
 export type LogLevel = 'INFO' | 'WARNING' | 'ERROR' | 'DEBUG';
 
@@ -32,9 +34,14 @@ export type Notice =
 	| { code: 'DEPOSIT_SETTLED'; files: number }
 	| { code: 'MARKER_MISSING'; marker: string; files: number }
 	| { code: 'BATCH_CHANGED_DURING_STOP'; paths: string[] }
-	| { code: 'UPDATE_APPLIED'; added: string[]; replaced: string[]; leftInDeposit: string[] }
+	| { code: 'UPDATE_APPLIED'; id: string; added: string[]; replaced: string[]; deleted: string[]; leftInDeposit: string[] }
 	| { code: 'UPDATE_REJECTED'; problems: MergeProblem[] }
-	| { code: 'MERGE_FAILED'; path: string | undefined; errorCode: string | undefined; message: string }
+	| { code: 'MERGE_FAILED'; path: string | undefined; errorCode: string | undefined; message: string; undone: boolean }
+	| { code: 'UPDATE_RECOVERED'; id: string; finished: number; restored: number; rollback: boolean }
+	| { code: 'ROLLED_BACK'; id: string; reason: 'crash' | 'manual'; uptimeMs?: number; restored: number; rejected: number; rejectedFolder: string }
+	| { code: 'WAITING_FOR_PROGRAM'; lockFile: string; maxWaitMs: number }
+	| { code: 'PROGRAM_LOCK_TIMEOUT'; lockFile: string; maxWaitMs: number }
+	| { code: 'LEFTOVER_STOPPED'; pid: number }
 	| { code: 'NOTHING_TO_MERGE' }
 	| { code: 'PROGRAM_STARTED'; pid: number | undefined; python: string; entry: string; args: string[] }
 	| { code: 'PROGRAM_EXITED'; pid: number | undefined; exitCode: number | undefined; signal: string | undefined; uptimeMs: number }
@@ -59,6 +66,9 @@ export function levelOf(notice: Notice): LogLevel {
 		case 'PYTHON_NOT_FOUND':
 		case 'WATCHER_ERROR':
 			return 'ERROR';
+		case 'ROLLED_BACK':
+		case 'PROGRAM_LOCK_TIMEOUT':
+		case 'LEFTOVER_STOPPED':
 		case 'WATCHER_POLLING':
 		case 'BATCH_CHANGED_DURING_STOP':
 		case 'ENTRY_MISSING':

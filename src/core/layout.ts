@@ -75,6 +75,11 @@ export const SETTING_KEYS: ReadonlyArray<readonly [setting: string, option: keyo
 	['markerFile', 'markerFile'],
 	['logs.maxFiles', 'maxLogFiles'],
 	['logs.maxTotalBytes', 'maxLogBytes'],
+	['rollback.automatic', 'autoRollback'],
+	['check.command', 'checkCommand'],
+	['check.timeout', 'checkTimeoutMs'],
+	['programLock.maxWait', 'programLockMaxWaitMs'],
+	['history.maxUpdates', 'maxHistory'],
 ];
 
 export const SETTINGS_SECTION = 'pythonOta';

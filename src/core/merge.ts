@@ -1,13 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import pMap from 'p-map';
 import type { IgnoreMatcher } from './ignore';
 import type { OtaLayout } from './layout';
+import { applyUpdate, type MergeResult, type OperationHook } from './transaction';
 import {
-	planMerge, sameSnapshot,
+	normaliseDeletion, planMerge, sameSnapshot,
 	type DepositEntry, type EntryKind, type FileSnapshot, type MainEntry, type MergePlan, type PlannedFile,
 } from './mergePlan';
+
+export type { MergeResult } from './transaction';
 
 /** File system calls in flight at once. Spread over libuv's thread pool, they finish a
  * large merge faster than one call at a time; more than this gains nothing measurable. */
@@ -94,11 +96,45 @@ async function inspectMain(mainFolder: string, entries: readonly DepositEntry[])
 	return found;
 }
 
+/**
+ * Name of the deletion list: a text file at the top of the deposit naming, one per line,
+ * paths of `main/` to remove with the batch (moved to the update's backup). Lines
+ * starting with `#` are comments. It is a dot-name, so it is never merged itself.
+ */
+export const DELETION_LIST = '.ota-delete';
+
+async function readDeletionList(layout: OtaLayout): Promise<{ deletions: string[]; invalid: string[] } | undefined> {
+	let text: string;
+	try {
+		text = await fs.promises.readFile(path.join(layout.deposit, DELETION_LIST), 'utf8');
+	} catch (error) {
+		if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+			return undefined;
+		}
+		throw error;
+	}
+	const deletions: string[] = [];
+	const invalid: string[] = [];
+	for (const line of text.split(/\r?\n/)) {
+		if (line.trim() === '' || line.trim().startsWith('#')) {
+			continue;
+		}
+		const normalised = normaliseDeletion(line);
+		if (normalised === undefined) {
+			invalid.push(line.trim());
+		} else if (await lstatOrUndefined(path.join(layout.main, toNative(normalised))) !== undefined) {
+			deletions.push(normalised);
+		}
+	}
+	return { deletions: [...new Set(deletions)], invalid };
+}
+
 /** Scans the deposit and plans its merge into `main/` without changing anything. */
-export async function planDeposit(layout: OtaLayout, isIgnored: IgnoreMatcher): Promise<MergePlan> {
+export async function planDeposit(layout: OtaLayout, isIgnored: IgnoreMatcher): Promise<MergePlan & { hasDeletionList: boolean }> {
 	const entries = await scanDeposit(layout.deposit, isIgnored);
 	const main = await inspectMain(layout.main, entries);
-	return planMerge(entries, main);
+	const list = await readDeletionList(layout);
+	return { ...planMerge(entries, main, list?.deletions, list?.invalid), hasDeletionList: list !== undefined };
 }
 
 /** Re-reads each planned file; returns the paths whose size or mtime changed, or that vanished. */
@@ -114,123 +150,15 @@ export async function changedSincePlan(layout: OtaLayout, files: readonly Planne
 	return changed;
 }
 
-export interface MergeResult {
-	added: string[];
-	replaced: string[];
-	/** Files left in the deposit because they changed after planning; the next batch takes them. */
-	changed: string[];
-}
-
 /** Test hook: called before each file moves, so a test can change the file or end the process. */
 export type BeforeMoveHook = (file: PlannedFile) => void | Promise<void>;
 
-async function fsyncFile(file: string): Promise<void> {
-	const handle = await fs.promises.open(file, 'r');
-	try {
-		await handle.sync();
-	} finally {
-		await handle.close();
-	}
-}
-
 /**
- * Moves a file into place. Within one file system this is one `rename`, so the target
- * is always either the old or the new file. Across file systems the copy goes to a
- * temporary dot-name beside the target, is flushed to disk, then renamed over the target,
- * and only then is the source removed: a crash leaves the source whole in the deposit.
+ * Applies a plan that has no problems as one journaled update (see `transaction.ts`).
+ * Each file is checked once more just before it moves; one that changed stays in the
+ * deposit and is reported in `changed`. Emptied deposit sub-folders are removed, the
+ * deposit itself stays.
  */
-async function moveFile(source: string, target: string, mode: number, sourceMode: number): Promise<void> {
-	if (mode !== sourceMode) {
-		await fs.promises.chmod(source, mode);
-	}
-	try {
-		await fs.promises.rename(source, target);
-		return;
-	} catch (error) {
-		if ((error as NodeJS.ErrnoException).code !== 'EXDEV') {
-			throw error;
-		}
-	}
-	const temporary = path.join(path.dirname(target), `.ota-update-${randomBytes(6).toString('hex')}.tmp`);
-	try {
-		await fs.promises.copyFile(source, temporary, fs.constants.COPYFILE_EXCL);
-		await fs.promises.chmod(temporary, mode);
-		await fsyncFile(temporary);
-		await fs.promises.rename(temporary, target);
-	} catch (error) {
-		await fs.promises.rm(temporary, { force: true });
-		throw error;
-	}
-	await fs.promises.unlink(source);
-}
-
-/**
- * Removes `__pycache__/<module>.*.pyc` for a replaced module. Python validates a cache
- * by the source's mtime in whole seconds and its size, so a replacement of the same
- * size uploaded within the same second would otherwise run the old bytecode.
- */
-async function removeBytecodeCache(mainFolder: string, relativePath: string, listings: Map<string, Promise<string[]>>): Promise<void> {
-	if (!relativePath.endsWith('.py')) {
-		return;
-	}
-	const source = path.join(mainFolder, toNative(relativePath));
-	const cacheFolder = path.join(path.dirname(source), '__pycache__');
-	const module = path.basename(source, '.py');
-	// One listing per folder: a large update replaces many modules of the same package.
-	let listing = listings.get(cacheFolder);
-	if (listing === undefined) {
-		listing = fs.promises.readdir(cacheFolder).catch(() => [] as string[]);
-		listings.set(cacheFolder, listing);
-	}
-	for (const name of await listing) {
-		if (name.startsWith(`${module}.`) && name.endsWith('.pyc')) {
-			await fs.promises.rm(path.join(cacheFolder, name), { force: true });
-		}
-	}
-}
-
-/**
- * Applies a plan that has no problems. Each file is checked once more just before it
- * moves; one that changed stays in the deposit and is reported in `changed`. Emptied
- * deposit sub-folders are removed (the deposit itself stays); nothing in `main/` is removed
- * but stale bytecode caches of replaced modules.
- */
-export async function applyPlan(layout: OtaLayout, plan: MergePlan, beforeMove?: BeforeMoveHook): Promise<MergeResult> {
-	if (plan.problems.length > 0) {
-		throw new Error('applyPlan was given a plan with problems');
-	}
-	const result: MergeResult = { added: [], replaced: [], changed: [] };
-	for (const folder of plan.folders) {
-		await fs.promises.mkdir(path.join(layout.main, toNative(folder)), { recursive: true });
-	}
-	const cacheListings = new Map<string, Promise<string[]>>();
-	await pMap(plan.files, async (file) => {
-		await beforeMove?.(file);
-		const source = path.join(layout.deposit, toNative(file.path));
-		if ((await changedSincePlan(layout, [file])).length > 0) {
-			result.changed.push(file.path);
-			return;
-		}
-		// The plan created every missing folder above, so the target's parent exists.
-		const target = path.join(layout.main, toNative(file.path));
-		await moveFile(source, target, file.mode, file.sourceMode);
-		if (file.action === 'replace') {
-			await removeBytecodeCache(layout.main, file.path, cacheListings);
-			result.replaced.push(file.path);
-		} else {
-			result.added.push(file.path);
-		}
-	}, { concurrency: FS_CONCURRENCY });
-	for (const list of [result.added, result.replaced, result.changed]) {
-		list.sort();
-	}
-	for (const folder of plan.depositFolders) {
-		await fs.promises.rmdir(path.join(layout.deposit, toNative(folder))).catch((error: NodeJS.ErrnoException) => {
-			// A folder that still holds ignored or changed files stays.
-			if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST' && error.code !== 'ENOENT') {
-				throw error;
-			}
-		});
-	}
-	return result;
+export function applyPlan(layout: OtaLayout, plan: MergePlan, beforeMove?: BeforeMoveHook, beforeOperation?: OperationHook): Promise<MergeResult> {
+	return applyUpdate(layout, plan, { beforeMove, beforeOperation, deletionList: path.join(layout.deposit, DELETION_LIST) });
 }

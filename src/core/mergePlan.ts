@@ -31,12 +31,19 @@ export type MergeProblemCode =
 	| 'SPECIAL_FILE_IN_DEPOSIT'
 	| 'SYMLINK_IN_MAIN'
 	| 'SPECIAL_FILE_IN_MAIN'
-	| 'OUTSIDE_MAIN';
+	| 'OUTSIDE_MAIN'
+	| 'INVALID_DELETION'
+	| 'SYNTAX_ERROR'
+	| 'CHECK_FAILED';
 
 export interface MergeProblem {
 	code: MergeProblemCode;
-	/** Path relative to the deposit (and to `main/`). */
+	/** Path relative to the deposit (and to `main/`); the command for CHECK_FAILED. */
 	path: string;
+	/** Line of a syntax error, counted from 1. */
+	line?: number;
+	/** The compiler's message, or the end of a failed check's output. */
+	detail?: string;
 }
 
 export interface PlannedFile {
@@ -56,6 +63,8 @@ export interface MergePlan {
 	folders: string[];
 	/** Deposit folders, deepest first, to remove once they are empty. */
 	depositFolders: string[];
+	/** Paths of `main/` that the deletion list removes (into the update's backup). */
+	deletions: string[];
 	problems: MergeProblem[];
 }
 
@@ -75,11 +84,39 @@ function depth(path: string): number {
 }
 
 /**
- * Plans a merge. `entries` must list every folder before its contents (a top-down walk);
- * `main` gives the `lstat` result in `main/` for each entry's path.
+ * Checks one line of the deletion list: a relative path inside `main/` with `/`
+ * separators. Returns it normalised, or undefined when it is invalid.
  */
-export function planMerge(entries: readonly DepositEntry[], main: ReadonlyMap<string, MainEntry>): MergePlan {
-	const plan: MergePlan = { files: [], folders: [], depositFolders: [], problems: [] };
+export function normaliseDeletion(line: string): string | undefined {
+	const trimmed = line.trim().replace(/\\/g, '/').replace(/\/+$/, '');
+	if (trimmed === '' || trimmed.startsWith('/') || /^[A-Za-z]:/.test(trimmed)) {
+		return undefined;
+	}
+	const parts = trimmed.split('/').filter((part) => part !== '' && part !== '.');
+	if (parts.length === 0 || parts.includes('..')) {
+		return undefined;
+	}
+	return parts.join('/');
+}
+
+/**
+ * Plans a merge. `entries` must list every folder before its contents (a top-down walk);
+ * `main` gives the `lstat` result in `main/` for each entry's path, as it is before the
+ * deletions. `deletions` are paths of `main/` to remove first (only those that exist);
+ * `invalidDeletions` are lines of the deletion list that name no path inside `main/`.
+ */
+export function planMerge(
+	entries: readonly DepositEntry[],
+	main: ReadonlyMap<string, MainEntry>,
+	deletions: readonly string[] = [],
+	invalidDeletions: readonly string[] = [],
+): MergePlan {
+	const plan: MergePlan = { files: [], folders: [], depositFolders: [], deletions: [...deletions], problems: [] };
+	for (const line of invalidDeletions) {
+		plan.problems.push({ code: 'INVALID_DELETION', path: line });
+	}
+	const deleted = new Set(deletions);
+	const isDeleted = (relativePath: string): boolean => deleted.has(relativePath) || isUnder(relativePath, deleted);
 	// Children of a folder that already has a problem would only repeat it.
 	const rejectedFolders = new Set<string>();
 
@@ -87,7 +124,7 @@ export function planMerge(entries: readonly DepositEntry[], main: ReadonlyMap<st
 		if (isUnder(entry.path, rejectedFolders)) {
 			continue;
 		}
-		const target = main.get(entry.path) ?? { kind: 'missing', mode: 0 };
+		const target = isDeleted(entry.path) ? { kind: 'missing' as const, mode: 0 } : main.get(entry.path) ?? { kind: 'missing', mode: 0 };
 		const problem = (code: MergeProblemCode): void => {
 			plan.problems.push({ code, path: entry.path });
 			if (entry.kind === 'folder') {

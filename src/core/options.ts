@@ -13,6 +13,12 @@ export const DEFAULT_SETTLE_TIME_MS = 2000;
 export const DEFAULT_STOP_TIMEOUT_MS = 5000;
 /** A run shorter than this that ends in failure counts as a quick failure. */
 export const DEFAULT_MIN_UPTIME_MS = 10_000;
+/** Time a check command may take before it counts as failed. */
+export const DEFAULT_CHECK_TIMEOUT_MS = 60_000;
+/** Longest time a program's lock file postpones an update. */
+export const DEFAULT_PROGRAM_LOCK_MAX_WAIT_MS = 10 * 60_000;
+/** Past updates whose journal and backup are kept for rollback. */
+export const DEFAULT_MAX_HISTORY = 10;
 /** Log files kept in `logs/`, oldest removed first. */
 export const DEFAULT_MAX_LOG_FILES = 30;
 /** Total size of `logs/` above which the oldest files are removed. */
@@ -35,6 +41,13 @@ export interface OtaOptions {
 	markerFile: string | undefined;
 	maxLogFiles: number;
 	maxLogBytes: number;
+	/** Roll an update back when the new version fails within the minimum uptime. */
+	autoRollback: boolean;
+	/** Shell command run on a staged copy of the merged tree before the switch. */
+	checkCommand: string | undefined;
+	checkTimeoutMs: number;
+	programLockMaxWaitMs: number;
+	maxHistory: number;
 }
 
 /** Options as they come from a settings file, VS Code's configuration or flags. */
@@ -118,6 +131,17 @@ function stopSignal(raw: RawOptions): NodeJS.Signals {
 	return name as NodeJS.Signals;
 }
 
+function booleanOption(raw: RawOptions, key: keyof OtaOptions, fallback: boolean): boolean {
+	const value = raw[key];
+	if (value === undefined || value === null) {
+		return fallback;
+	}
+	if (typeof value !== 'boolean') {
+		throw new OptionsError(key, value, 'true or false');
+	}
+	return value;
+}
+
 /** Validates raw settings and fills in defaults; throws `OptionsError` naming the key. */
 export function resolveOptions(raw: RawOptions): OtaOptions {
 	return {
@@ -133,5 +157,10 @@ export function resolveOptions(raw: RawOptions): OtaOptions {
 		markerFile: optionalString(raw, 'markerFile'),
 		maxLogFiles: nonNegativeInteger(raw, 'maxLogFiles', DEFAULT_MAX_LOG_FILES),
 		maxLogBytes: nonNegativeInteger(raw, 'maxLogBytes', DEFAULT_MAX_LOG_BYTES),
+		autoRollback: booleanOption(raw, 'autoRollback', true),
+		checkCommand: optionalString(raw, 'checkCommand'),
+		checkTimeoutMs: nonNegativeInteger(raw, 'checkTimeoutMs', DEFAULT_CHECK_TIMEOUT_MS),
+		programLockMaxWaitMs: nonNegativeInteger(raw, 'programLockMaxWaitMs', DEFAULT_PROGRAM_LOCK_MAX_WAIT_MS),
+		maxHistory: nonNegativeInteger(raw, 'maxHistory', DEFAULT_MAX_HISTORY),
 	};
 }

@@ -8,8 +8,15 @@ import { levelOf, type Notice, type SessionEvents, type SessionState, type StopR
 import { createIgnoreMatcher, type IgnoreMatcher } from './ignore';
 import { ensureLayout, layoutOf, type OtaLayout } from './layout';
 import { LogFile } from './logFile';
-import { applyPlan, changedSincePlan, planDeposit, type BeforeMoveHook } from './merge';
-import type { FileSnapshot, MergeProblem } from './mergePlan';
+import { applyPlan, changedSincePlan, DELETION_LIST, planDeposit, type BeforeMoveHook } from './merge';
+import type { FileSnapshot, MergePlan, MergeProblem } from './mergePlan';
+import { clearProgramRecord, findLeftoverProgram, OwnerLock, writeProgramRecord } from './ownership';
+import { compileDeposited, runCheckCommand } from './preflight';
+import { ProcessTree, stopTree } from './processTree';
+import {
+	listJournals, MergeFailedError, pruneHistory, recoverInterruptedUpdates, REJECTED_FOLDER, rollBackUpdate,
+	type Journal, type OperationHook, type RollbackResult,
+} from './transaction';
 import type { OtaOptions } from './options';
 import { ProgramRun, resolvePython, type OutputSink, type OutputStream } from './program';
 import { RestartPolicy } from './restartPolicy';
@@ -17,12 +24,21 @@ import { SettleTracker } from './settle';
 
 export type UpdateOutcome = 'applied' | 'nothing' | 'rejected' | 'changed' | 'failed' | 'waitingForMarker';
 
+/** While this file exists in `main/`, the program postpones updates (up to a maximum wait). */
+export const PROGRAM_LOCK_FILE = '.ota-update.lock';
+/** How often the program's lock file is checked while an update waits for it. */
+const PROGRAM_LOCK_POLL_MS = 250;
+
 export interface SessionConfig {
 	root: string;
 	options: OtaOptions;
 	clock?: Clock;
+	/** Who supervises, as the owner lock names it to a second supervisor. */
+	ownerKind?: string;
 	/** Test hook, called before each file of a merge moves. */
 	beforeMove?: BeforeMoveHook;
+	/** Test hook, called before each file system change of a merge or rollback. */
+	beforeOperation?: OperationHook;
 }
 
 /**
@@ -54,6 +70,9 @@ export class Session {
 	private queue: Promise<unknown> = Promise.resolve();
 	private lastProblemsValue: MergeProblem[] = [];
 	private disposed = false;
+	private readonly ownerLock: OwnerLock;
+	/** The update whose new version has not yet run for the minimum uptime. */
+	private lastUpdateId: string | undefined;
 
 	constructor(private readonly config: SessionConfig) {
 		this.layout = layoutOf(config.root);
@@ -66,6 +85,24 @@ export class Session {
 		this.isIgnoredByWatcher = (relativePath, isFolder) =>
 			relativePath !== config.options.markerFile && this.isIgnored(relativePath, isFolder);
 		this.policy = new RestartPolicy(config.options.minUptimeMs);
+		this.ownerLock = new OwnerLock(this.layout.root, config.ownerKind ?? 'a supervisor');
+	}
+
+	/** Finishes updates that an earlier supervisor left half done, from their journals. */
+	private async recover(): Promise<void> {
+		for (const result of await recoverInterruptedUpdates(this.layout, this.config.beforeOperation)) {
+			this.notice({ code: 'UPDATE_RECOVERED', id: result.id, finished: result.finished.length, restored: result.restored.length, rollback: result.rollback });
+		}
+	}
+
+	/** Stops a program that an earlier supervisor started and did not stop (it was killed). */
+	private async stopLeftoverProgram(): Promise<void> {
+		const leftover = await findLeftoverProgram(this.layout.root);
+		if (leftover !== undefined) {
+			await stopTree(new ProcessTree(leftover.pid), this.config.options.stopSignal, this.config.options.stopTimeoutMs);
+			this.notice({ code: 'LEFTOVER_STOPPED', pid: leftover.pid });
+		}
+		await clearProgramRecord(this.layout.root);
 	}
 
 	get options(): OtaOptions {
@@ -115,9 +152,12 @@ export class Session {
 				}
 				return;
 			}
+			await this.ownerLock.acquire();
 			this.supervising = true;
 			this.setState('starting');
 			await this.openLog();
+			await this.stopLeftoverProgram();
+			await this.recover();
 			await this.startWatching();
 			if (this.tracker?.isWaiting) {
 				return; // files already in the deposit are merged first; the update starts the program
@@ -140,6 +180,7 @@ export class Session {
 			this.notice({ code: 'SUPERVISION_STOPPED' });
 			this.setState('stopped');
 			await this.closeLog();
+			await this.ownerLock.release();
 		});
 	}
 
@@ -161,13 +202,16 @@ export class Session {
 	applyNow(): Promise<UpdateOutcome> {
 		return this.enqueue(async () => {
 			if (!this.supervising) {
+				await this.ownerLock.acquire();
 				await this.openLog();
+				await this.recover();
 			}
 			try {
 				return await this.update('manual');
 			} finally {
 				if (!this.supervising) {
 					await this.closeLog();
+					await this.ownerLock.release();
 				}
 			}
 		});
@@ -186,6 +230,7 @@ export class Session {
 			this.supervising = false;
 			this.setState('stopped');
 			await this.closeLog();
+			await this.ownerLock.release();
 		}, true);
 		return stopping.finally(() => this.emitter.removeAllListeners());
 	}
@@ -302,8 +347,11 @@ export class Session {
 
 	private async merge(trigger: 'settled' | 'manual'): Promise<UpdateOutcome> {
 		const plan = await planDeposit(this.layout, this.isIgnored);
-		const fileCount = plan.files.length + plan.folders.length;
+		const fileCount = plan.files.length + plan.folders.length + plan.deletions.length;
 		if (fileCount === 0 && plan.problems.length === 0) {
+			if (plan.hasDeletionList) {
+				await fs.promises.rm(path.join(this.layout.deposit, DELETION_LIST), { force: true });
+			}
 			if (trigger === 'manual') {
 				this.notice({ code: 'NOTHING_TO_MERGE' });
 			}
@@ -315,11 +363,13 @@ export class Session {
 			return 'waitingForMarker';
 		}
 		this.notice({ code: 'DEPOSIT_SETTLED', files: fileCount });
-		if (plan.problems.length > 0) {
-			this.lastProblemsValue = plan.problems;
-			this.notice({ code: 'UPDATE_REJECTED', problems: plan.problems });
+		const problems = plan.problems.length > 0 ? plan.problems : await this.preflight(plan);
+		if (problems.length > 0) {
+			this.lastProblemsValue = problems;
+			this.notice({ code: 'UPDATE_REJECTED', problems });
 			return 'rejected';
 		}
+		await this.waitForProgramLock();
 
 		this.setState('updating');
 		if (this.restartTimer !== undefined) {
@@ -337,23 +387,108 @@ export class Session {
 		}
 
 		try {
-			const result = await applyPlan(this.layout, plan, this.config.beforeMove);
+			const result = await applyPlan(this.layout, plan, this.config.beforeMove, this.config.beforeOperation);
 			if (marker !== undefined) {
 				await fs.promises.rm(marker, { force: true });
 			}
 			this.lastProblemsValue = [];
-			this.notice({ code: 'UPDATE_APPLIED', added: result.added, replaced: result.replaced, leftInDeposit: result.changed });
+			this.lastUpdateId = result.id;
+			this.notice({ code: 'UPDATE_APPLIED', id: result.id, added: result.added, replaced: result.replaced, deleted: result.deleted, leftInDeposit: result.changed });
 			for (const file of result.changed) {
 				this.tracker?.record(file, undefined);
 			}
+			await pruneHistory(this.layout, this.config.options.maxHistory);
 			this.wantRunning = this.supervising;
 			this.policy.reset();
 			return 'applied';
 		} catch (error) {
-			const failure = error as NodeJS.ErrnoException;
-			this.notice({ code: 'MERGE_FAILED', path: failure.path, errorCode: failure.code, message: failure.message });
+			if (!(error instanceof MergeFailedError)) {
+				throw error;
+			}
+			this.notice({ code: 'MERGE_FAILED', path: error.path, errorCode: error.errorCode, message: error.message, undone: error.undone });
 			return 'failed';
 		}
+	}
+
+	/** Compiles the deposited Python files and runs the check command, before anything stops. */
+	private async preflight(plan: MergePlan): Promise<MergeProblem[]> {
+		const options = this.config.options;
+		const { python } = resolvePython(options.python);
+		const problems = python === undefined ? [] : await compileDeposited(this.layout, plan, python);
+		if (problems.length > 0 || options.checkCommand === undefined) {
+			return problems;
+		}
+		const failure = await runCheckCommand(this.layout, plan, options.checkCommand, options.checkTimeoutMs, options.env);
+		return failure === undefined ? [] : [failure];
+	}
+
+	/**
+	 * Waits while the program holds its lock file in `main/`, so that it can postpone an
+	 * update (during a write it must not interrupt), for at most the configured time.
+	 */
+	private async waitForProgramLock(): Promise<void> {
+		const lockFile = path.join(this.layout.main, PROGRAM_LOCK_FILE);
+		if (this.run === undefined || !fs.existsSync(lockFile)) {
+			return;
+		}
+		const maxWaitMs = this.config.options.programLockMaxWaitMs;
+		this.notice({ code: 'WAITING_FOR_PROGRAM', lockFile, maxWaitMs });
+		this.setState('waitingForProgram');
+		const deadline = this.clock.now() + maxWaitMs;
+		while (fs.existsSync(lockFile) && this.run !== undefined && !this.disposed) {
+			if (this.clock.now() >= deadline) {
+				this.notice({ code: 'PROGRAM_LOCK_TIMEOUT', lockFile, maxWaitMs });
+				return;
+			}
+			await new Promise((resolve) => this.clock.setTimeout(() => resolve(undefined), PROGRAM_LOCK_POLL_MS));
+		}
+	}
+
+	/** Rolls back the newest updates down to and including `id` (default: the last one). */
+	rollBack(id?: string): Promise<RollbackResult[]> {
+		return this.enqueue(async () => {
+			const journals = (await listJournals(this.layout)).filter((journal) => journal.status === 'applied');
+			const stopAt = id === undefined ? 0 : journals.findIndex((journal) => journal.id === id);
+			if (journals.length === 0 || stopAt === -1) {
+				throw new Error(id === undefined ? 'There is no applied update to roll back.' : `Update ${id} is not in the history or was already rolled back.`);
+			}
+			this.setState('updating');
+			this.clearRestartTimer();
+			const wasWanted = this.wantRunning || this.run !== undefined;
+			await this.stopProgram('update');
+			const results: RollbackResult[] = [];
+			try {
+				for (const journal of journals.slice(0, stopAt + 1)) {
+					results.push(await this.rollBackOne(journal, 'manual'));
+				}
+			} finally {
+				this.wantRunning = this.supervising && wasWanted;
+				this.policy.reset();
+				if (this.wantRunning) {
+					await this.startProgram();
+				} else {
+					this.setState(this.restingState());
+				}
+			}
+			return results;
+		});
+	}
+
+	private async rollBackOne(journal: Journal, reason: 'crash' | 'manual', uptimeMs?: number): Promise<RollbackResult> {
+		const note = reason === 'crash' ? 'rolled back: the new version failed soon after it started' : 'rolled back by request';
+		const result = await rollBackUpdate(this.layout, journal, note, this.config.beforeOperation);
+		this.lastUpdateId = undefined;
+		this.notice({
+			code: 'ROLLED_BACK', id: journal.id, reason, uptimeMs,
+			restored: result.restored.length, rejected: result.rejected.length,
+			rejectedFolder: path.join(this.layout.root, REJECTED_FOLDER, journal.id),
+		});
+		return result;
+	}
+
+	/** Journals of past updates, newest first, for the history view. */
+	history(): Promise<Journal[]> {
+		return listJournals(this.layout);
 	}
 
 	private sink(): OutputSink {
@@ -388,6 +523,9 @@ export class Session {
 		const run = new ProgramRun({ python, entry: options.entry, args: options.args, env: options.env, cwd: this.layout.main }, this.sink());
 		this.run = run;
 		this.notice({ code: 'PROGRAM_STARTED', pid: run.pid, python, entry: options.entry, args: [...options.args] });
+		if (run.pid !== undefined) {
+			await writeProgramRecord(this.layout.root, run.pid);
+		}
 		this.setState('running');
 		void run.exited.then((exit) => {
 			if (exit.stopped || this.run !== run) {
@@ -398,14 +536,44 @@ export class Session {
 					return;
 				}
 				this.run = undefined;
+				await clearProgramRecord(this.layout.root);
 				if (exit.spawnError !== undefined) {
 					this.notice({ code: 'PROGRAM_SPAWN_FAILED', python, message: exit.spawnError });
 				} else {
 					this.notice({ code: 'PROGRAM_EXITED', pid: run.pid, exitCode: exit.code, signal: exit.signal, uptimeMs: exit.uptimeMs });
 				}
-				this.afterExit(exit.code !== 0 || exit.signal !== undefined || exit.spawnError !== undefined, exit.uptimeMs);
+				const failed = exit.code !== 0 || exit.signal !== undefined || exit.spawnError !== undefined;
+				if (await this.rollBackFailedUpdate(failed, exit.uptimeMs)) {
+					return;
+				}
+				this.afterExit(failed, exit.uptimeMs);
 			});
 		});
+	}
+
+	/**
+	 * Rolls the last update back when its new version failed within the minimum uptime,
+	 * and starts the previous version. Returns true when it did.
+	 */
+	private async rollBackFailedUpdate(failed: boolean, uptimeMs: number): Promise<boolean> {
+		const id = this.lastUpdateId;
+		if (uptimeMs >= this.config.options.minUptimeMs) {
+			this.lastUpdateId = undefined; // the new version proved itself
+		}
+		if (!failed || id === undefined || uptimeMs >= this.config.options.minUptimeMs || !this.config.options.autoRollback) {
+			return false;
+		}
+		const journal = (await listJournals(this.layout)).find((candidate) => candidate.id === id);
+		if (journal === undefined || journal.status !== 'applied') {
+			return false;
+		}
+		this.setState('updating');
+		await this.rollBackOne(journal, 'crash', uptimeMs);
+		this.policy.reset();
+		if (this.supervising) {
+			await this.startProgram();
+		}
+		return true;
 	}
 
 	private afterExit(failed: boolean, uptimeMs: number): void {
@@ -453,6 +621,7 @@ export class Session {
 		const timeoutMs = graceMs === undefined ? options.stopTimeoutMs : Math.min(graceMs, options.stopTimeoutMs);
 		const exit = await run.stop(options.stopSignal, timeoutMs);
 		this.run = undefined;
+		await clearProgramRecord(this.layout.root);
 		this.notice({
 			code: 'PROGRAM_STOPPED', pid: run.pid, reason, exitCode: exit.code, signal: exit.signal,
 			killed: exit.killed, stopSignal: options.stopSignal, stopTimeoutMs: timeoutMs,

@@ -12,6 +12,7 @@ const ICONS: Record<SessionState, string> = {
 	restarting: '$(history)',
 	crashed: '$(error)',
 	waitingForEntry: '$(watch)',
+	waitingForProgram: '$(lock)',
 };
 
 export interface StatusDetails {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-	DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_LOG_FILES, DEFAULT_MIN_UPTIME_MS, DEFAULT_SETTLE_TIME_MS, DEFAULT_STOP_TIMEOUT_MS,
+	DEFAULT_MAX_LOG_BYTES, DEFAULT_CHECK_TIMEOUT_MS, DEFAULT_PROGRAM_LOCK_MAX_WAIT_MS, DEFAULT_MAX_HISTORY, DEFAULT_MAX_LOG_FILES, DEFAULT_MIN_UPTIME_MS, DEFAULT_SETTLE_TIME_MS, DEFAULT_STOP_TIMEOUT_MS,
 	OptionsError, resolveOptions, type RawOptions,
 } from '../../src/core/options';
 
@@ -19,6 +19,11 @@ test('options defaults', () => {
 		markerFile: undefined,
 		maxLogFiles: DEFAULT_MAX_LOG_FILES,
 		maxLogBytes: DEFAULT_MAX_LOG_BYTES,
+		autoRollback: true,
+		checkCommand: undefined,
+		checkTimeoutMs: DEFAULT_CHECK_TIMEOUT_MS,
+		programLockMaxWaitMs: DEFAULT_PROGRAM_LOCK_MAX_WAIT_MS,
+		maxHistory: DEFAULT_MAX_HISTORY,
 	});
 	assert.equal(DEFAULT_SETTLE_TIME_MS, 2000);
 	assert.equal(DEFAULT_STOP_TIMEOUT_MS, 5000);
