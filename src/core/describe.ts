@@ -40,7 +40,7 @@ export function describeProblem(problem: MergeProblem, t: Translate): string {
 		case 'INVALID_DELETION':
 			return t('The deletion list deposit/.ota-delete names "{0}", which is not a relative path inside main/: fix or remove that line.', file);
 		case 'SYNTAX_ERROR':
-			return t('deposit/{0}:{1}: syntax error: {2}. Fix the file and upload it again, or remove it from the deposit.', file, problem.line ?? '?', problem.detail ?? '');
+			return t('{0}:{1}: syntax error: {2}. Fix the file and upload it again, or remove it from the deposit.', problem.file ?? `deposit/${file}`, problem.line ?? '?', problem.detail ?? '');
 		case 'CHECK_FAILED':
 			return t('The check command "{0}" failed on the staged update: {1}', file, problem.detail ?? '');
 	}

@@ -42,6 +42,8 @@ export interface MergeProblem {
 	path: string;
 	/** Line of a syntax error, counted from 1. */
 	line?: number;
+	/** Absolute path of the file with a syntax error, so that editors can link to it. */
+	file?: string;
 	/** The compiler's message, or the end of a failed check's output. */
 	detail?: string;
 }

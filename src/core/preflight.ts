@@ -50,6 +50,7 @@ export async function compileDeposited(layout: OtaLayout, plan: MergePlan, pytho
 	return errors.map((error) => ({
 		code: 'SYNTAX_ERROR',
 		path: byAbsolute.get(error.path) ?? error.path,
+		file: error.path,
 		line: error.line ?? undefined,
 		detail: error.message,
 	}));

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { ensureLayout, layoutOf, LayoutError } from '../core/layout';
 import { readFolderSettings } from './configuration';
+import type { Journal } from '../core/transaction';
 import type { RootController } from './rootController';
 import type { RootRegistry } from './rootRegistry';
 import { rootOf } from './roots';
@@ -87,6 +88,63 @@ async function initialize(registry: RootRegistry): Promise<void> {
 	}
 }
 
+function describeJournal(journal: Journal): vscode.QuickPickItem {
+	const counts = {
+		added: journal.files.filter((file) => file.action === 'add').length,
+		replaced: journal.files.filter((file) => file.action === 'replace').length,
+		deleted: journal.deletions.length,
+	};
+	const statusText: Record<Journal['status'], string> = {
+		applying: t('interrupted'),
+		applied: t('applied'),
+		failed: t('failed and undone'),
+		rollingBack: t('rollback interrupted'),
+		rolledBack: t('rolled back'),
+	};
+	return {
+		label: new Date(journal.startedAt).toLocaleString(),
+		description: `${statusText[journal.status]} · ${t('{0} added, {1} replaced, {2} deleted', counts.added, counts.replaced, counts.deleted)}`,
+		detail: [journal.id, journal.note, journal.files.slice(0, 5).map((file) => file.path).join(', ')].filter(Boolean).join(' · '),
+	};
+}
+
+async function rollBack(controller: RootController, id: string | undefined, label: string): Promise<void> {
+	const confirm = t('Roll Back');
+	const question = id === undefined
+		? t('Roll back the last update of {0}? The program restarts with the previous files; the update\'s files move to rejected/.', controller.name)
+		: t('Roll back {0} and every later update of {1}? The program restarts with the files from before it; the updates\' files move to rejected/.', label, controller.name);
+	if (await vscode.window.showWarningMessage(question, { modal: true }, confirm) !== confirm) {
+		return;
+	}
+	try {
+		const results = await controller.rollBack(id);
+		const restored = results.reduce((sum, result) => sum + result.restored.length, 0);
+		void vscode.window.showInformationMessage(t('Rolled back {0} update(s) of {1}: {2} file(s) restored.', results.length, controller.name, restored));
+	} catch (error) {
+		void vscode.window.showErrorMessage((error as Error).message);
+	}
+}
+
+async function showHistory(controller: RootController): Promise<void> {
+	const journals = await controller.history();
+	if (journals.length === 0) {
+		void vscode.window.showInformationMessage(t('{0} has no updates in its history yet.', controller.name));
+		return;
+	}
+	const picked = await vscode.window.showQuickPick(
+		journals.map((journal) => ({ ...describeJournal(journal), journal })),
+		{ placeHolder: t('Updates of {0}, newest first. Select an applied update to roll back to before it.', controller.name), matchOnDetail: true },
+	);
+	if (picked === undefined) {
+		return;
+	}
+	if (picked.journal.status !== 'applied') {
+		void vscode.window.showInformationMessage(t('Update {0} is {1}: only applied updates can be rolled back.', picked.journal.id, picked.description ?? ''));
+		return;
+	}
+	await rollBack(controller, picked.journal.id, picked.label);
+}
+
 export function registerCommands(context: vscode.ExtensionContext, registry: RootRegistry, channel: vscode.LogOutputChannel): void {
 	const withRoot = (action: (controller: RootController) => Promise<unknown>) => async (argument?: unknown): Promise<void> => {
 		if (!(await requireTrust())) {
@@ -108,6 +166,8 @@ export function registerCommands(context: vscode.ExtensionContext, registry: Roo
 				void vscode.window.showInformationMessage(t('{0}: the deposit is empty, nothing to merge.', controller.name));
 			}
 		})),
+		vscode.commands.registerCommand('pythonOta.rollBack', withRoot((controller) => rollBack(controller, undefined, ''))),
+		vscode.commands.registerCommand('pythonOta.showHistory', withRoot((controller) => showHistory(controller))),
 		vscode.commands.registerCommand('pythonOta.showLog', () => channel.show(true)),
 	);
 }

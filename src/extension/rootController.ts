@@ -3,7 +3,10 @@ import * as vscode from 'vscode';
 import { describeNotice, describeState } from '../core/describe';
 import { levelOf, type Notice, type SessionState } from '../core/events';
 import type { OtaOptions } from '../core/options';
+import type { MergeProblem } from '../core/mergePlan';
+import { RootOwnedError } from '../core/ownership';
 import { Session, type UpdateOutcome } from '../core/session';
+import type { Journal, RollbackResult } from '../core/transaction';
 import { OutputBatcher } from './outputBatcher';
 import { StatusItem } from './statusItem';
 
@@ -35,6 +38,7 @@ export class RootController implements vscode.Disposable {
 	constructor(
 		private info: RootInfo,
 		private readonly output: OutputBatcher,
+		private readonly diagnostics: vscode.DiagnosticCollection,
 		private readonly label: string,
 		showLabel: boolean,
 	) {
@@ -64,7 +68,7 @@ export class RootController implements vscode.Disposable {
 	}
 
 	private createSession(options: OtaOptions): Session {
-		const session = new Session({ root: this.info.root, options });
+		const session = new Session({ root: this.info.root, options, ownerKind: t('a VS Code window') });
 		this.unsubscribe = [
 			session.on('state', (state) => this.render(state)),
 			session.on('notice', (notice) => this.onNotice(notice)),
@@ -99,7 +103,24 @@ export class RootController implements vscode.Disposable {
 			await this.session.stop();
 			await this.replaceSession(this.pendingOptions);
 		}
-		await this.session.start();
+		try {
+			await this.session.start();
+		} catch (error) {
+			if (!(error instanceof RootOwnedError)) {
+				throw error;
+			}
+			this.status.renderOwnedElsewhere(t('supervised elsewhere'), t('{0} is supervised by {1} (pid {2} on {3}). Stop it there first.', this.info.root, error.owner.kind, error.owner.pid, error.owner.hostname));
+			void vscode.window.showWarningMessage(t('{0} is supervised by {1} (pid {2} on {3}). Stop it there first.', this.label, error.owner.kind, error.owner.pid, error.owner.hostname));
+		}
+	}
+
+	/** Rolls back the last update, or every update down to and including `id`. */
+	rollBack(id?: string): Promise<RollbackResult[]> {
+		return this.session.rollBack(id);
+	}
+
+	history(): Promise<Journal[]> {
+		return this.session.history();
 	}
 
 	stop(): Promise<void> {
@@ -132,7 +153,11 @@ export class RootController implements vscode.Disposable {
 				void this.showCrash();
 				break;
 			case 'UPDATE_REJECTED':
+				this.showSyntaxErrors(notice.problems);
 				void this.showError(t('{0}: the update was rejected and nothing was moved. The log names each path and what to do.', this.label));
+				break;
+			case 'UPDATE_APPLIED':
+				this.diagnostics.clear();
 				break;
 			case 'MERGE_FAILED':
 				void this.showError(t('{0}: the merge failed: {1}', this.label, notice.message));
@@ -140,6 +165,24 @@ export class RootController implements vscode.Disposable {
 			case 'PYTHON_NOT_FOUND':
 				void this.showMissingPython(notice.tried);
 				break;
+		}
+	}
+
+	/** Puts syntax errors of deposited files into the Problems panel, until the next update. */
+	private showSyntaxErrors(problems: readonly MergeProblem[]): void {
+		this.diagnostics.clear();
+		const byFile = new Map<string, vscode.Diagnostic[]>();
+		for (const problem of problems) {
+			if (problem.code !== 'SYNTAX_ERROR' || problem.file === undefined) {
+				continue;
+			}
+			const line = Math.max(0, (problem.line ?? 1) - 1);
+			const diagnostic = new vscode.Diagnostic(new vscode.Range(line, 0, line, Number.MAX_SAFE_INTEGER), problem.detail ?? t('syntax error'), vscode.DiagnosticSeverity.Error);
+			diagnostic.source = t('Python OTA Update');
+			byFile.set(problem.file, [...(byFile.get(problem.file) ?? []), diagnostic]);
+		}
+		for (const [file, diagnostics] of byFile) {
+			this.diagnostics.set(vscode.Uri.file(file), diagnostics);
 		}
 	}
 

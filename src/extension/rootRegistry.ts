@@ -18,10 +18,13 @@ export class RootRegistry implements vscode.Disposable {
 	private readonly disposables: vscode.Disposable[] = [];
 	private readonly reportedProblems = new Set<string>();
 
+	private readonly diagnostics = vscode.languages.createDiagnosticCollection('pythonOta');
+
 	constructor(
 		private readonly output: OutputBatcher,
 		private readonly channel: vscode.LogOutputChannel,
 	) {
+		this.disposables.push(this.diagnostics);
 		this.disposables.push(
 			vscode.workspace.onDidChangeWorkspaceFolders(() => void this.refresh()),
 			vscode.workspace.onDidChangeConfiguration((event) => this.onConfigurationChanged(event)),
@@ -55,7 +58,7 @@ export class RootRegistry implements vscode.Disposable {
 		const showLabels = roots.length > 1;
 		const added = roots
 			.filter((info) => !kept.some((controller) => controller.root === info.root))
-			.map((info) => new RootController(info, this.output, this.labelOf(info.folder, info.root), showLabels));
+			.map((info) => new RootController(info, this.output, this.diagnostics, this.labelOf(info.folder, info.root), showLabels));
 		this.controllers = [...kept, ...added];
 		void vscode.commands.executeCommand('setContext', 'pythonOta.hasRoot', this.controllers.length > 0);
 		await Promise.all(gone.map((controller) => controller.dispose()));

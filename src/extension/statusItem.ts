@@ -55,6 +55,15 @@ export class StatusItem implements vscode.Disposable {
 		this.item.accessibilityInformation = { label: `OTA: ${stateText}${suffix}` };
 	}
 
+	/** Shows that another supervisor (a window or `ota-update run`) owns this root. */
+	renderOwnedElsewhere(stateText: string, detail: string): void {
+		const suffix = this.label === undefined ? '' : ` (${this.label})`;
+		this.item.text = `$(lock) OTA: ${stateText}${suffix}`;
+		this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
+		this.item.tooltip = detail;
+		this.item.accessibilityInformation = { label: `OTA: ${stateText}${suffix}` };
+	}
+
 	dispose(): void {
 		this.item.dispose();
 	}
