@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeNotice, english } from './core/describe';
 import { levelOf } from './core/events';
-import { ensureLayout, layoutOf, LayoutError, readWorkspaceSettings, SettingsFileError } from './core/layout';
+import { ensureLayout, layoutOf, LayoutError, readWorkspaceSettings, SETTING_KEYS, SETTINGS_SECTION, SettingsFileError } from './core/layout';
 import { formatLogLine } from './core/logFile';
 import { OptionsError, resolveOptions, type RawOptions } from './core/options';
 import { RootOwnedError } from './core/ownership';
@@ -24,6 +24,10 @@ ROOT defaults to the current folder. Settings in ROOT/.vscode/settings.json appl
 const EXIT_USAGE = 2;
 
 class UsageError extends Error {}
+
+function settingNameOf(option: keyof RawOptions): string {
+	return `${SETTINGS_SECTION}.${SETTING_KEYS.find(([, key]) => key === option)?.[0] ?? option}`;
+}
 
 interface Command {
 	name: 'run' | 'apply' | 'init';
@@ -91,8 +95,21 @@ function parseCommand(argv: string[]): Command {
 	return { name, root: path.resolve(root ?? '.'), flags };
 }
 
+/** Bytes waiting for a slow reader of stdout (a pipe to `less`, a stalled journal) after
+ * which lines are counted instead of queued. The log file still gets every line. */
+const MAX_QUEUED_STDOUT_BYTES = 8 * 1024 * 1024;
+let skippedLines = 0;
+
 function print(level: Parameters<typeof formatLogLine>[1], message: string): void {
 	const now = new Date();
+	if (process.stdout.writableLength > MAX_QUEUED_STDOUT_BYTES) {
+		skippedLines += message.split('\n').length;
+		return;
+	}
+	if (skippedLines > 0) {
+		process.stdout.write(formatLogLine(now, 'WARNING', `${skippedLines} lines not shown here because stdout was not read fast enough; the log file has them all`) + '\n');
+		skippedLines = 0;
+	}
 	for (const line of message.split('\n')) {
 		process.stdout.write(formatLogLine(now, level, line) + '\n');
 	}
@@ -124,20 +141,42 @@ async function runSupervisor(session: Session): Promise<number> {
 	return new Promise<number>(() => undefined); // runs until a signal ends it
 }
 
+/** Errors of the file system (a root that cannot be read or written) get a message, not a stack. */
+function isFileSystemError(error: unknown): error is NodeJS.ErrnoException {
+	const code = (error as NodeJS.ErrnoException | undefined)?.code;
+	return typeof code === 'string' && ['EACCES', 'EPERM', 'ENOTDIR', 'ENOENT', 'EROFS', 'ENOSPC', 'EEXIST', 'EISDIR'].includes(code);
+}
+
+const FLAG_NAMES: Partial<Record<keyof RawOptions, string>> = {
+	settleTimeMs: '--settle', stopTimeoutMs: '--stop-timeout', stopSignal: '--stop-signal', python: '--python', entry: '--entry',
+};
+
 async function main(argv: string[]): Promise<number> {
 	let command: Command;
 	let session: Session;
 	try {
 		command = parseCommand(argv);
 		if (command.name === 'init') {
-			const created = await ensureLayout(layoutOf(command.root));
+			const created = await ensureLayout(layoutOf(command.root)).catch((error: unknown) => {
+				throw isFileSystemError(error) ? new UsageError(`cannot create the OTA folder: ${error.message}`) : error;
+			});
 			process.stdout.write(created.length === 0
 				? `${command.root} already has deposit/, main/ and logs/\n`
 				: `Created ${created.join(', ')}\n`);
 			return 0;
 		}
 		const settings = await readWorkspaceSettings(command.root);
-		const options = resolveOptions({ ...settings, ...command.flags });
+		let options;
+		try {
+			options = resolveOptions({ ...settings, ...command.flags });
+		} catch (error) {
+			if (!(error instanceof OptionsError)) {
+				throw error;
+			}
+			const flag = command.flags[error.key] !== undefined ? FLAG_NAMES[error.key] : undefined;
+			const where = flag ?? `${settingNameOf(error.key)} in ${path.join(command.root, '.vscode', 'settings.json')}`;
+			throw new UsageError(`invalid value ${JSON.stringify(error.value)} for ${where}: expected ${error.expected}`);
+		}
 		session = new Session({ root: command.root, options, ownerKind: `ota-update ${command.name}` });
 	} catch (error) {
 		if (error instanceof UsageError) {
@@ -160,7 +199,7 @@ async function main(argv: string[]): Promise<number> {
 		}
 		return await runSupervisor(session);
 	} catch (error) {
-		if (error instanceof RootOwnedError) {
+		if (error instanceof RootOwnedError || error instanceof LayoutError || isFileSystemError(error)) {
 			process.stderr.write(`ota-update: ${error.message}\n`);
 			await session.dispose();
 			return 1;

@@ -65,7 +65,9 @@ export class DepositWatcher {
 		};
 		watcher.on('add', report);
 		watcher.on('change', report);
-		watcher.on('addDir', report);
+		// A folder's size and mtime change with its contents, whose own events follow; comparing
+		// them would only restart the quiet time.
+		watcher.on('addDir', (absolute) => report(absolute));
 		watcher.on('unlink', (absolute) => report(absolute));
 		watcher.on('unlinkDir', (absolute) => report(absolute));
 		return new Promise((resolve) => {

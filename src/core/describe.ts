@@ -14,14 +14,19 @@ export const english: Translate = (template, ...args) =>
 		return value === undefined ? whole : String(value);
 	});
 
+/** Shows a path on one log line: control characters (a newline in a name) are escaped. */
+function shown(file: string): string {
+	return file.replace(/[\u0000-\u001f\u007f]/g, (character) => `\\x${character.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 function list(paths: readonly string[], limit = 10): string {
-	const shown = paths.slice(0, limit).join(', ');
-	return paths.length > limit ? `${shown} (+${paths.length - limit})` : shown;
+	const shownPaths = paths.slice(0, limit).map(shown).join(', ');
+	return paths.length > limit ? `${shownPaths} (+${paths.length - limit})` : shownPaths;
 }
 
 /** Describes one merge conflict: which path, what is wrong, and how to fix it. */
 export function describeProblem(problem: MergeProblem, t: Translate): string {
-	const file = problem.path;
+	const file = shown(problem.path);
 	switch (problem.code) {
 		case 'FILE_MEETS_FOLDER':
 			return t('deposit/{0} is a file but main/{0} is a folder: rename one of them, or remove the folder from main/ by hand.', file);
@@ -74,21 +79,21 @@ export function describeNotice(notice: Notice, t: Translate): string {
 		case 'UPDATE_APPLIED':
 			return [
 				t('Update {0} applied: {1} added, {2} replaced, {3} deleted', notice.id, notice.added.length, notice.replaced.length, notice.deleted.length),
-				...notice.added.map((file) => t('  added    main/{0}', file)),
-				...notice.replaced.map((file) => t('  replaced main/{0}', file)),
-				...notice.deleted.map((file) => t('  deleted  main/{0} (kept in the backup)', file)),
-				...notice.leftInDeposit.map((file) => t('  changed during the merge, left in the deposit: {0}', file)),
+				...notice.added.map((file) => t('  added    main/{0}', shown(file))),
+				...notice.replaced.map((file) => t('  replaced main/{0}', shown(file))),
+				...notice.deleted.map((file) => t('  deleted  main/{0} (kept in the backup)', shown(file))),
+				...notice.leftInDeposit.map((file) => t('  changed during the merge, left in the deposit: {0}', shown(file))),
 			].join('\n');
 		case 'UPDATE_REJECTED':
 			return [
-				t('Update rejected: nothing was moved and the program was not touched. Fix the following, then run Apply Deposit Now or change the deposit:'),
+				t('Update rejected: nothing was moved and the program was not touched. Fix the following, then change the deposit or apply it again (Apply Deposit Now, or ota-update apply):'),
 				...notice.problems.map((problem) => `  ${describeProblem(problem, t)}`),
 			].join('\n');
 		case 'MERGE_FAILED':
 			if (!notice.undone) {
 				return t('Merge failed at {0}: {1}. Undoing it failed too; the next start finishes the update from its journal.', notice.path ?? '?', notice.message);
 			}
-			return t('Merge failed at {0}: {1}. The update was undone: main/ is as before and the files are back in the deposit. Fix the cause (free space, permissions) and run Apply Deposit Now.', notice.path ?? '?', notice.message);
+			return t('Merge failed at {0}: {1}. The update was undone: main/ is as before and the files are back in the deposit. Fix the cause (free space, permissions) and apply again (Apply Deposit Now, or ota-update apply).', notice.path ?? '?', notice.message);
 		case 'UPDATE_RECOVERED':
 			return notice.rollback
 				? t('Finished the rollback of update {0}, which an earlier supervisor left unfinished', notice.id)
@@ -101,6 +106,8 @@ export function describeNotice(notice: Notice, t: Translate): string {
 			return t('An update is ready but the program holds {0}; waiting until it removes the file (at most {1} s)', notice.lockFile, seconds(notice.maxWaitMs));
 		case 'PROGRAM_LOCK_TIMEOUT':
 			return t('The program still holds {0} after {1} s; updating anyway', notice.lockFile, seconds(notice.maxWaitMs));
+		case 'REMAINS_STOPPED':
+			return t('Stopped the processes that program pid {0} left running when it exited', notice.pid ?? '?');
 		case 'LEFTOVER_STOPPED':
 			return t('Stopped program pid {0}, left running by an earlier supervisor that ended without stopping it', notice.pid);
 		case 'NOTHING_TO_MERGE':
@@ -111,7 +118,7 @@ export function describeNotice(notice: Notice, t: Translate): string {
 			return t('Program (pid {0}) exited with {1} after {2} s', notice.pid ?? '?', exitStatus(notice.exitCode, notice.signal, t), seconds(notice.uptimeMs));
 		case 'PROGRAM_STOPPED': {
 			const how = notice.killed
-				? t('killed with SIGKILL after {0} s without exiting on {1}', seconds(notice.stopTimeoutMs), notice.stopSignal)
+				? t('killed with SIGKILL: a process of its tree was still running {0} s after {1}', seconds(notice.stopTimeoutMs), notice.stopSignal)
 				: t('stopped with {0}', notice.stopSignal);
 			return t('Program (pid {0}) {1} for {2}; it ended with {3}', notice.pid ?? '?', how, notice.reason, exitStatus(notice.exitCode, notice.signal, t));
 		}

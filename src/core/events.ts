@@ -42,6 +42,7 @@ export type Notice =
 	| { code: 'WAITING_FOR_PROGRAM'; lockFile: string; maxWaitMs: number }
 	| { code: 'PROGRAM_LOCK_TIMEOUT'; lockFile: string; maxWaitMs: number }
 	| { code: 'LEFTOVER_STOPPED'; pid: number }
+	| { code: 'REMAINS_STOPPED'; pid: number | undefined }
 	| { code: 'NOTHING_TO_MERGE' }
 	| { code: 'PROGRAM_STARTED'; pid: number | undefined; python: string; entry: string; args: string[] }
 	| { code: 'PROGRAM_EXITED'; pid: number | undefined; exitCode: number | undefined; signal: string | undefined; uptimeMs: number }
@@ -69,6 +70,7 @@ export function levelOf(notice: Notice): LogLevel {
 		case 'ROLLED_BACK':
 		case 'PROGRAM_LOCK_TIMEOUT':
 		case 'LEFTOVER_STOPPED':
+		case 'REMAINS_STOPPED':
 		case 'WATCHER_POLLING':
 		case 'BATCH_CHANGED_DURING_STOP':
 		case 'ENTRY_MISSING':

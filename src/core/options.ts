@@ -68,15 +68,26 @@ const SIGNAL_NAMES = new Set([
 	'SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGKILL', 'SIGABRT',
 ]);
 
-function nonNegativeInteger(raw: RawOptions, key: keyof OtaOptions, fallback: number): number {
+/** Largest delay a Node.js timer takes (about 24.8 days); longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function nonNegativeInteger(raw: RawOptions, key: keyof OtaOptions, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
 	const value = raw[key];
 	if (value === undefined || value === null) {
 		return fallback;
 	}
-	if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-		throw new OptionsError(key, value, 'a whole number of 0 or more');
+	if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+		throw new OptionsError(key, value, `a whole number from 0 to ${max}`);
 	}
 	return value;
+}
+
+function markerName(raw: RawOptions): string | undefined {
+	const marker = optionalString(raw, 'markerFile');
+	if (marker !== undefined && (/[\\/]/.test(marker) || marker === '.' || marker === '..')) {
+		throw new OptionsError('markerFile', marker, 'a file name at the top of deposit/, without "/"');
+	}
+	return marker;
 }
 
 function optionalString(raw: RawOptions, key: keyof OtaOptions): string | undefined {
@@ -149,18 +160,18 @@ export function resolveOptions(raw: RawOptions): OtaOptions {
 		python: optionalString(raw, 'python'),
 		args: stringList(raw, 'args'),
 		env: stringMap(raw, 'env'),
-		settleTimeMs: nonNegativeInteger(raw, 'settleTimeMs', DEFAULT_SETTLE_TIME_MS),
-		stopTimeoutMs: nonNegativeInteger(raw, 'stopTimeoutMs', DEFAULT_STOP_TIMEOUT_MS),
+		settleTimeMs: nonNegativeInteger(raw, 'settleTimeMs', DEFAULT_SETTLE_TIME_MS, MAX_TIMER_MS),
+		stopTimeoutMs: nonNegativeInteger(raw, 'stopTimeoutMs', DEFAULT_STOP_TIMEOUT_MS, MAX_TIMER_MS),
 		stopSignal: stopSignal(raw),
-		minUptimeMs: nonNegativeInteger(raw, 'minUptimeMs', DEFAULT_MIN_UPTIME_MS),
+		minUptimeMs: nonNegativeInteger(raw, 'minUptimeMs', DEFAULT_MIN_UPTIME_MS, MAX_TIMER_MS),
 		ignore: stringList(raw, 'ignore'),
-		markerFile: optionalString(raw, 'markerFile'),
+		markerFile: markerName(raw),
 		maxLogFiles: nonNegativeInteger(raw, 'maxLogFiles', DEFAULT_MAX_LOG_FILES),
 		maxLogBytes: nonNegativeInteger(raw, 'maxLogBytes', DEFAULT_MAX_LOG_BYTES),
 		autoRollback: booleanOption(raw, 'autoRollback', true),
 		checkCommand: optionalString(raw, 'checkCommand'),
-		checkTimeoutMs: nonNegativeInteger(raw, 'checkTimeoutMs', DEFAULT_CHECK_TIMEOUT_MS),
-		programLockMaxWaitMs: nonNegativeInteger(raw, 'programLockMaxWaitMs', DEFAULT_PROGRAM_LOCK_MAX_WAIT_MS),
+		checkTimeoutMs: nonNegativeInteger(raw, 'checkTimeoutMs', DEFAULT_CHECK_TIMEOUT_MS, MAX_TIMER_MS),
+		programLockMaxWaitMs: nonNegativeInteger(raw, 'programLockMaxWaitMs', DEFAULT_PROGRAM_LOCK_MAX_WAIT_MS, MAX_TIMER_MS),
 		maxHistory: nonNegativeInteger(raw, 'maxHistory', DEFAULT_MAX_HISTORY),
 	};
 }

@@ -8,6 +8,9 @@ import { ProcessTree, stopTree, killTreeNow } from './processTree';
 /** A line longer than this is passed on in pieces, so a program that never writes a
  * newline cannot make the engine buffer without bound. */
 const MAX_LINE_CHARS = 64 * 1024;
+/** Quiet time on the pipes after the program exited, after which they are closed even if
+ * an escaped descendant still holds them. Output that is still flowing keeps them open. */
+const OUTPUT_IDLE_AFTER_EXIT_MS = 500;
 
 export type OutputStream = 'stdout' | 'stderr';
 
@@ -80,16 +83,25 @@ export function resolvePython(configured: string | undefined): { python: string 
 	return { python: undefined, tried };
 }
 
-/** Shared by the stdout and stderr readers of one run: set while both pipes are paused. */
-interface PauseState {
+/** Shared by the stdout and stderr readers of one run. */
+interface PipeState {
+	/** Set while both pipes are paused for a full sink. */
 	waiting: boolean;
+	/** When the last chunk of output arrived (ms since the epoch). */
+	lastDataAt: number;
 }
 
-function pipeLines(stream: Readable, name: OutputStream, sink: OutputSink, streams: Readable[], pause: PauseState): Promise<void> {
+/** Cuts `text` at most `limit` characters long without splitting a UTF-16 surrogate pair. */
+function cutPoint(text: string, limit: number): number {
+	const code = text.charCodeAt(limit - 1);
+	return code >= 0xd800 && code <= 0xdbff ? limit - 1 : limit;
+}
+
+function pipeLines(stream: Readable, name: OutputStream, sink: OutputSink, streams: Readable[], state: PipeState): Promise<void> {
 	const decoder = new StringDecoder('utf8');
 	let partial = '';
 	const resumeAll = (): void => {
-		pause.waiting = false;
+		state.waiting = false;
 		for (const each of streams) {
 			each.resume();
 		}
@@ -97,8 +109,8 @@ function pipeLines(stream: Readable, name: OutputStream, sink: OutputSink, strea
 	const emit = (line: string): void => {
 		// The rest of a chunk that was already read still goes out while paused. Only the
 		// first rejected line registers for the drain, so a flood adds one listener, not one per line.
-		if (!sink.write(name, line) && !pause.waiting) {
-			pause.waiting = true;
+		if (!sink.write(name, line) && !state.waiting) {
+			state.waiting = true;
 			for (const each of streams) {
 				each.pause();
 			}
@@ -114,22 +126,53 @@ function pipeLines(stream: Readable, name: OutputStream, sink: OutputSink, strea
 			newline = partial.indexOf('\n');
 		}
 		while (partial.length > MAX_LINE_CHARS) {
-			emit(partial.slice(0, MAX_LINE_CHARS));
-			partial = partial.slice(MAX_LINE_CHARS);
+			const cut = cutPoint(partial, MAX_LINE_CHARS);
+			emit(partial.slice(0, cut));
+			partial = partial.slice(cut);
 		}
 	};
 	return new Promise((resolve) => {
-		stream.on('data', (chunk: Buffer) => take(decoder.write(chunk)));
-		stream.on('end', () => {
+		const finish = (): void => {
 			take(decoder.end());
 			if (partial !== '') {
 				emit(partial);
 				partial = '';
 			}
 			resolve();
+		};
+		stream.on('data', (chunk: Buffer) => {
+			state.lastDataAt = Date.now();
+			take(decoder.write(chunk));
 		});
-		stream.on('error', () => resolve());
+		stream.once('end', finish);
+		stream.once('close', finish);
+		stream.once('error', () => resolve());
 	});
+}
+
+/**
+ * Waits until the pipes are drained after the program exited. A process that left the
+ * tree may hold them open for hours, so once no output has arrived for
+ * `OUTPUT_IDLE_AFTER_EXIT_MS`, the pipes are closed and the exit is reported.
+ */
+async function drainAfterExit(drained: Promise<unknown>, streams: Readable[], state: PipeState): Promise<void> {
+	let done = false;
+	void drained.then(() => (done = true));
+	for (;;) {
+		let timer: NodeJS.Timeout | undefined;
+		await Promise.race([drained, new Promise((resolve) => (timer = setTimeout(resolve, OUTPUT_IDLE_AFTER_EXIT_MS)))]);
+		clearTimeout(timer);
+		if (done) {
+			return;
+		}
+		if (!state.waiting && Date.now() - state.lastDataAt >= OUTPUT_IDLE_AFTER_EXIT_MS) {
+			for (const stream of streams) {
+				stream.destroy();
+			}
+			await drained;
+			return;
+		}
+	}
 }
 
 /** One run of the program, in its own process group. */
@@ -159,30 +202,46 @@ export class ProgramRun {
 		this.pid = child.pid;
 		this.tree = child.pid === undefined ? undefined : new ProcessTree(child.pid);
 		const streams = [child.stdout, child.stderr].filter((stream): stream is Readable => stream !== null);
-		const pause: PauseState = { waiting: false };
+		const state: PipeState = { waiting: false, lastDataAt: Date.now() };
 		const drained = Promise.all([
-			child.stdout ? pipeLines(child.stdout, 'stdout', sink, streams, pause) : Promise.resolve(),
-			child.stderr ? pipeLines(child.stderr, 'stderr', sink, streams, pause) : Promise.resolve(),
+			child.stdout ? pipeLines(child.stdout, 'stdout', sink, streams, state) : Promise.resolve(),
+			child.stderr ? pipeLines(child.stderr, 'stderr', sink, streams, state) : Promise.resolve(),
 		]);
-		this.childExited = new Promise((resolve) => {
-			child.once('exit', () => resolve());
-			child.once('error', () => resolve());
+		// execa's own promise settles only when the pipes close, which a descendant that left
+		// the tree can delay for good, so the exit comes from the process's events.
+		child.catch(() => undefined);
+		const exitStatus = new Promise<{ code?: number; signal?: NodeJS.Signals; error?: Error }>((resolve) => {
+			child.once('exit', (code, signal) => resolve({ code: code ?? undefined, signal: signal ?? undefined }));
+			child.once('error', (error) => resolve({ error }));
 		});
-		this.exited = child.then(async (result) => {
-			// Output still in the pipes belongs to this run; wait for it before reporting the exit.
-			await drained;
-			const spawnError = result.failed && result.exitCode === undefined && result.signal === undefined
-				? result.originalMessage || result.shortMessage
-				: undefined;
+		this.childExited = exitStatus.then(() => undefined);
+		this.exited = exitStatus.then(async (status) => {
+			// Output still in the pipes belongs to this run; read it before reporting the exit.
+			await drainAfterExit(drained, streams, state);
 			return {
-				code: result.exitCode,
-				signal: result.signal as NodeJS.Signals | undefined,
+				code: status.code,
+				signal: status.signal,
 				uptimeMs: Date.now() - this.startedAt,
 				stopped: this.stopping !== undefined,
 				killed: false,
-				spawnError,
+				spawnError: status.error?.message,
 			};
 		});
+	}
+
+	/** True while a process of this run's tree is alive (after the root exited, its children). */
+	isTreeAlive(): boolean {
+		this.tree?.refresh();
+		return this.tree?.isAlive() ?? false;
+	}
+
+	/** Stops what is left of the tree after the root exited by itself. */
+	async stopRemains(signal: NodeJS.Signals, timeoutMs: number): Promise<boolean> {
+		if (this.tree === undefined || !this.isTreeAlive()) {
+			return false;
+		}
+		await stopTree(this.tree, signal, timeoutMs);
+		return true;
 	}
 
 	/** Stops the whole tree: `signal` first, SIGKILL after `timeoutMs`. Safe to call twice. */

@@ -26,6 +26,8 @@ export type UpdateOutcome = 'applied' | 'nothing' | 'rejected' | 'changed' | 'fa
 
 /** While this file exists in `main/`, the program postpones updates (up to a maximum wait). */
 export const PROGRAM_LOCK_FILE = '.ota-update.lock';
+/** Slack for timer and file-system clock granularity when judging a file's age. */
+const SETTLE_CLOCK_TOLERANCE_MS = 50;
 /** How often the program's lock file is checked while an update waits for it. */
 const PROGRAM_LOCK_POLL_MS = 250;
 
@@ -335,6 +337,11 @@ export class Session {
 		tracker?.hold();
 		try {
 			return await this.merge(trigger);
+		} catch (error) {
+			// Planning failed before anything moved (main/ or the deposit vanished, no permission).
+			const failure = error as NodeJS.ErrnoException;
+			this.notice({ code: 'MERGE_FAILED', path: failure.path, errorCode: failure.code, message: failure.message, undone: true });
+			return 'failed';
 		} finally {
 			tracker?.release();
 			if (this.supervising && this.wantRunning && this.run === undefined && this.restartTimer === undefined) {
@@ -347,7 +354,12 @@ export class Session {
 
 	private async merge(trigger: 'settled' | 'manual'): Promise<UpdateOutcome> {
 		const plan = await planDeposit(this.layout, this.isIgnored);
-		const fileCount = plan.files.length + plan.folders.length + plan.deletions.length;
+		if (trigger === 'settled') {
+			this.leaveUnsettledFiles(plan);
+		}
+		// Folders alone (an empty folder, or one holding only ignored names) are created with
+		// the next files; they are no reason to stop the program.
+		const fileCount = plan.files.length + plan.deletions.length;
 		if (fileCount === 0 && plan.problems.length === 0) {
 			if (plan.hasDeletionList) {
 				await fs.promises.rm(path.join(this.layout.deposit, DELETION_LIST), { force: true });
@@ -407,6 +419,31 @@ export class Session {
 			}
 			this.notice({ code: 'MERGE_FAILED', path: error.path, errorCode: error.errorCode, message: error.message, undone: error.undone });
 			return 'failed';
+		}
+	}
+
+	/**
+	 * Takes out of the plan each file that did not settle on its own: one whose events came
+	 * in after the settle check (it appeared while the deposit was scanned), or whose mtime is
+	 * more recent than the settle time. They stay in the deposit and start the next quiet time.
+	 */
+	private leaveUnsettledFiles(plan: MergePlan): void {
+		const now = Date.now(); // compared with file mtimes, which are wall-clock time
+		const settleTimeMs = this.config.options.settleTimeMs;
+		const recent = new Set(this.tracker?.pendingPaths() ?? []);
+		const unsettled = plan.files.filter((file) => {
+			const age = now - file.mtimeMs;
+			// A clock ahead of the file system's (a network share) makes mtimes look old, never young;
+			// a mtime in the future is left alone so that skew cannot hold files back for good.
+			return recent.has(file.path) || (age >= 0 && age < settleTimeMs - SETTLE_CLOCK_TOLERANCE_MS);
+		});
+		if (unsettled.length === 0) {
+			return;
+		}
+		const left = new Set(unsettled.map((file) => file.path));
+		plan.files = plan.files.filter((file) => !left.has(file.path));
+		for (const file of unsettled) {
+			this.tracker?.record(file.path, { size: file.size, mtimeMs: file.mtimeMs });
 		}
 	}
 
@@ -536,12 +573,15 @@ export class Session {
 					return;
 				}
 				this.run = undefined;
-				await clearProgramRecord(this.layout.root);
 				if (exit.spawnError !== undefined) {
 					this.notice({ code: 'PROGRAM_SPAWN_FAILED', python, message: exit.spawnError });
 				} else {
 					this.notice({ code: 'PROGRAM_EXITED', pid: run.pid, exitCode: exit.code, signal: exit.signal, uptimeMs: exit.uptimeMs });
 				}
+				if (await run.stopRemains(this.config.options.stopSignal, this.config.options.stopTimeoutMs)) {
+					this.notice({ code: 'REMAINS_STOPPED', pid: run.pid });
+				}
+				await clearProgramRecord(this.layout.root);
 				const failed = exit.code !== 0 || exit.signal !== undefined || exit.spawnError !== undefined;
 				if (await this.rollBackFailedUpdate(failed, exit.uptimeMs)) {
 					return;

@@ -35,6 +35,11 @@ export class SettleTracker {
 		this.arm();
 	}
 
+	/** Paths with events not yet settled, such as those recorded during a hold. */
+	pendingPaths(): string[] {
+		return [...this.pending.keys()];
+	}
+
 	/** True while events wait for the deposit to settle. */
 	get isWaiting(): boolean {
 		return this.pending.size > 0;

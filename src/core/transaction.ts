@@ -44,6 +44,8 @@ export interface Journal {
 	deletions: string[];
 	/** Folders this update created in `main/`, parents first. */
 	folders: string[];
+	/** The deletion list this update consumes, by path relative to the deposit, as it was when planned. */
+	deletionList?: FileSnapshot & { path: string };
 	/** Files that changed after planning and stayed in the deposit. */
 	changed: string[];
 	finishedAt?: string;
@@ -103,11 +105,22 @@ function twoDigits(value: number): string {
 	return String(value).padStart(2, '0');
 }
 
-/** A sortable, unique update id: local date and time plus a random suffix. */
+/** Time of the last id made by this process, so that ids of updates made in quick succession still sort in order. */
+let lastIdTime = 0;
+
+/**
+ * A sortable, unique update id: local date and time to the millisecond plus a random
+ * suffix. Within one process each id is at least a millisecond later than the one before.
+ * NOTE: the order follows the system clock, so a clock set back between two updates
+ * (a device without a real-time clock, before NTP) sorts the later update first.
+ */
 export function newUpdateId(now = new Date()): string {
-	const date = `${now.getFullYear()}${twoDigits(now.getMonth() + 1)}${twoDigits(now.getDate())}`;
-	const time = `${twoDigits(now.getHours())}${twoDigits(now.getMinutes())}${twoDigits(now.getSeconds())}`;
-	return `${date}-${time}-${randomBytes(3).toString('hex')}`;
+	const time = Math.max(now.getTime(), lastIdTime + 1);
+	lastIdTime = time;
+	const at = new Date(time);
+	const date = `${at.getFullYear()}${twoDigits(at.getMonth() + 1)}${twoDigits(at.getDate())}`;
+	const clock = `${twoDigits(at.getHours())}${twoDigits(at.getMinutes())}${twoDigits(at.getSeconds())}${String(at.getMilliseconds()).padStart(3, '0')}`;
+	return `${date}-${clock}-${randomBytes(3).toString('hex')}`;
 }
 
 async function lstatOrUndefined(file: string): Promise<fs.Stats | undefined> {
@@ -179,7 +192,13 @@ export async function listJournals(layout: OtaLayout): Promise<Journal[]> {
 async function moveFile(source: string, target: string, hook: OperationHook | undefined, mode?: number): Promise<void> {
 	hook?.('move', target);
 	if (mode !== undefined) {
-		await fs.promises.chmod(source, mode);
+		// An upload account may own the file; without ownership the bits cannot change, and
+		// the file still moves (a rename needs only write access to the folders).
+		await fs.promises.chmod(source, mode).catch((error: NodeJS.ErrnoException) => {
+			if (error.code !== 'EPERM') {
+				throw error;
+			}
+		});
 	}
 	try {
 		await fs.promises.rename(source, target);
@@ -293,6 +312,10 @@ export async function applyUpdate(layout: OtaLayout, plan: MergePlan, options: T
 		folders: [...plan.folders],
 		changed: [],
 	};
+	const deletionListSnapshot = options.deletionList === undefined ? undefined : await snapshotOf(options.deletionList);
+	if (options.deletionList !== undefined && deletionListSnapshot !== undefined) {
+		journal.deletionList = { path: path.relative(layout.deposit, options.deletionList).split(path.sep).join('/'), ...deletionListSnapshot };
+	}
 	await writeJournal(layout, journal, hook);
 	const result: MergeResult = { id: journal.id, added: [], replaced: [], deleted: [], changed: [] };
 	const steps: DoneStep[] = [];
@@ -310,8 +333,22 @@ export async function applyUpdate(layout: OtaLayout, plan: MergePlan, options: T
 			await fs.promises.mkdir(path.join(layout.main, toNative(folder)), { recursive: true });
 		}
 		const cacheListings = new Map<string, Promise<string[]>>();
-		await pMap(plan.files, async (file) => {
+		// After the first error no file starts to move, and the undo below waits for the
+		// moves already in flight: p-map's stopOnError would reject while they still run.
+		let firstError: unknown;
+		let failed = false;
+		const fail = (error: unknown, file?: PlannedFile): void => {
+			if (!failed) {
+				failed = true;
+				firstError = error;
+				failedPath = file === undefined ? failedPath : `deposit/${file.path}`;
+			}
+		};
+		const moveOne = async (file: PlannedFile): Promise<void> => {
 			await options.beforeMove?.(file);
+			if (failed) {
+				return;
+			}
 			const source = path.join(layout.deposit, toNative(file.path));
 			if (!sameSnapshot(file, await snapshotOf(source))) {
 				result.changed.push(file.path);
@@ -326,8 +363,8 @@ export async function applyUpdate(layout: OtaLayout, plan: MergePlan, options: T
 				await moveFile(source, target, hook, file.mode === file.sourceMode ? undefined : file.mode);
 				steps.push({ kind: 'moved', path: file.path });
 			} catch (error) {
-				failedPath = `deposit/${file.path}`;
-				throw error;
+				fail(error, file);
+				return;
 			}
 			if (file.action === 'replace') {
 				await removeBytecodeCache(layout.main, file.path, cacheListings);
@@ -335,7 +372,15 @@ export async function applyUpdate(layout: OtaLayout, plan: MergePlan, options: T
 			} else {
 				result.added.push(file.path);
 			}
-		}, { concurrency: FS_CONCURRENCY, stopOnError: true });
+		};
+		await pMap(plan.files, async (file) => {
+			if (!failed) {
+				await moveOne(file).catch((error: unknown) => fail(error));
+			}
+		}, { concurrency: FS_CONCURRENCY });
+		if (failed) {
+			throw firstError;
+		}
 	} catch (error) {
 		const failure = error as NodeJS.ErrnoException;
 		let undone = true;
@@ -354,13 +399,15 @@ export async function applyUpdate(layout: OtaLayout, plan: MergePlan, options: T
 	for (const list of [result.added, result.replaced, result.changed]) {
 		list.sort();
 	}
+	// The deletion list goes before the journal says "applied": a crash in between leaves an
+	// "applying" journal, which recovery finishes, and never a list that a later batch would apply again.
+	if (options.deletionList !== undefined) {
+		await fs.promises.rm(options.deletionList, { force: true });
+	}
 	journal.status = 'applied';
 	journal.changed = result.changed;
 	journal.finishedAt = new Date().toISOString();
 	await writeJournal(layout, journal, hook);
-	if (options.deletionList !== undefined) {
-		await fs.promises.rm(options.deletionList, { force: true });
-	}
 	await removeEmptyFolders(plan.depositFolders, layout.deposit);
 	return result;
 }
@@ -436,6 +483,14 @@ async function finishUpdate(layout: OtaLayout, journal: Journal, hook?: Operatio
 			}
 		}
 	}
+	const deletionList = journal.deletionList;
+	if (deletionList !== undefined) {
+		const listFile = path.join(layout.deposit, toNative(deletionList.path));
+		// A list uploaded again since then belongs to the next batch.
+		if (sameSnapshot(deletionList, await snapshotOf(listFile))) {
+			await fs.promises.rm(listFile, { force: true });
+		}
+	}
 	journal.status = 'applied';
 	journal.changed = changed;
 	journal.finishedAt = new Date().toISOString();
@@ -481,14 +536,22 @@ export async function rollBackUpdate(layout: OtaLayout, journal: Journal, note: 
 			result.restored.push(file.path);
 		}
 	}
+	// The folders this update created go before the deleted paths come back, because a
+	// deleted file may have the name of such a folder (a file `lib` replaced by `lib/`).
+	// Bytecode that the rolled-back version wrote there would keep them from being empty.
+	for (const folder of journal.folders) {
+		await fs.promises.rm(path.join(layout.main, toNative(folder), '__pycache__'), { recursive: true, force: true });
+	}
+	await removeEmptyFolders(journal.folders, layout.main);
 	for (const deletion of journal.deletions) {
 		const backup = backupPath(layout, journal.id, deletion);
 		if (await lstatOrUndefined(backup) !== undefined) {
+			// NOTE: this fails when the rolled-back version wrote other files into a folder
+			// that has the name of a deleted file; the rollback then stays unfinished.
 			await moveInto(backup, path.join(layout.main, toNative(deletion)), hook);
 			result.restored.push(deletion);
 		}
 	}
-	await removeEmptyFolders(journal.folders, layout.main);
 	journal.status = 'rolledBack';
 	journal.finishedAt = new Date().toISOString();
 	await writeJournal(layout, journal, hook);
