@@ -109,8 +109,8 @@ function twoDigits(value: number): string {
 let lastIdTime = 0;
 
 /**
- * A sortable, unique update id: local date and time to the millisecond plus a random
- * suffix. Within one process each id is at least a millisecond later than the one before.
+ * Creates a sortable, unique update id: local date and time to the millisecond plus a
+ * random suffix. Within one process each id is at least a millisecond later than the last.
  * NOTE: the order follows the system clock, so a clock set back between two updates
  * (a device without a real-time clock, before NTP) sorts the later update first.
  */
@@ -399,8 +399,8 @@ export async function applyUpdate(layout: OtaLayout, plan: MergePlan, options: T
 	for (const list of [result.added, result.replaced, result.changed]) {
 		list.sort();
 	}
-	// The deletion list goes before the journal says "applied": a crash in between leaves an
-	// "applying" journal, which recovery finishes, and never a list that a later batch would apply again.
+	// The deletion list is removed before the journal is marked "applied". A crash in between
+	// leaves an "applying" journal, which recovery finishes, and never a list that a later batch would apply again.
 	if (options.deletionList !== undefined) {
 		await fs.promises.rm(options.deletionList, { force: true });
 	}
