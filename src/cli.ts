@@ -18,6 +18,8 @@ const USAGE = `Usage:
                           [--python PATH] [--entry FILE] [-- PROGRAM ARGS...]
   ota-update apply [ROOT]   merge the deposit once without running anything
   ota-update init  [ROOT]   create deposit/, main/ and logs/
+  ota-update history  [ROOT]            list past updates, newest first
+  ota-update rollback [ROOT] [--to ID]  roll back the last update, or every update down to ID
 ROOT defaults to the current folder. Settings in ROOT/.vscode/settings.json apply; flags win.`;
 
 /** Exit codes: 0 done, 1 the deposit was rejected or a run failed, 2 bad arguments or settings. */
@@ -30,7 +32,9 @@ function settingNameOf(option: keyof RawOptions): string {
 }
 
 interface Command {
-	name: 'run' | 'apply' | 'init';
+	name: 'run' | 'apply' | 'init' | 'history' | 'rollback';
+	/** For rollback: the oldest update to roll back. */
+	to?: string;
 	root: string;
 	flags: RawOptions;
 }
@@ -61,6 +65,7 @@ function parseCommand(argv: string[]): Command {
 				'stop-signal': { type: 'string' },
 				python: { type: 'string' },
 				entry: { type: 'string' },
+				to: { type: 'string' },
 				help: { type: 'boolean', short: 'h' },
 			},
 		});
@@ -73,7 +78,7 @@ function parseCommand(argv: string[]): Command {
 		process.exit(0);
 	}
 	const [name, root, ...extra] = positionals;
-	if (name !== 'run' && name !== 'apply' && name !== 'init') {
+	if (name !== 'run' && name !== 'apply' && name !== 'init' && name !== 'history' && name !== 'rollback') {
 		throw new UsageError(name === undefined ? 'missing command' : `unknown command "${name}"`);
 	}
 	if (extra.length > 0) {
@@ -92,7 +97,10 @@ function parseCommand(argv: string[]): Command {
 	if (values.python !== undefined) flags.python = values.python;
 	if (values.entry !== undefined) flags.entry = values.entry;
 	if (programArgs !== undefined) flags.args = programArgs;
-	return { name, root: path.resolve(root ?? '.'), flags };
+	if (values.to !== undefined && name !== 'rollback') {
+		throw new UsageError(`"${name}" takes no --to`);
+	}
+	return { name, root: path.resolve(root ?? '.'), flags, to: values.to };
 }
 
 /** Bytes waiting for a slow reader of stdout (a pipe to `less`, a stalled journal) after
@@ -191,6 +199,29 @@ async function main(argv: string[]): Promise<number> {
 	}
 
 	try {
+		if (command.name === 'history') {
+			for (const journal of await session.history()) {
+				const added = journal.files.filter((file) => file.action === 'add').length;
+				const replaced = journal.files.length - added;
+				process.stdout.write(`${journal.id}  ${journal.status.padEnd(11)}  ${added} added, ${replaced} replaced, ${journal.deletions.length} deleted${journal.note === undefined ? '' : `  (${journal.note})`}\n`);
+			}
+			return 0;
+		}
+		if (command.name === 'rollback') {
+			attach(session);
+			try {
+				await session.rollBack(command.to);
+			} catch (error) {
+				if (error instanceof RootOwnedError) {
+					throw error;
+				}
+				process.stderr.write(`ota-update: ${(error as Error).message}\n`);
+				return 1;
+			} finally {
+				await session.dispose();
+			}
+			return 0;
+		}
 		if (command.name === 'apply') {
 			attach(session);
 			const outcome = await session.applyNow();

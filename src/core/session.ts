@@ -489,6 +489,9 @@ export class Session {
 			if (journals.length === 0 || stopAt === -1) {
 				throw new Error(id === undefined ? 'There is no applied update to roll back.' : `Update ${id} is not in the history or was already rolled back.`);
 			}
+			if (!this.supervising) {
+				await this.ownerLock.acquire();
+			}
 			this.setState('updating');
 			this.clearRestartTimer();
 			const wasWanted = this.wantRunning || this.run !== undefined;
@@ -499,6 +502,9 @@ export class Session {
 					results.push(await this.rollBackOne(journal, 'manual'));
 				}
 			} finally {
+				if (!this.supervising) {
+					await this.ownerLock.release();
+				}
 				this.wantRunning = this.supervising && wasWanted;
 				this.policy.reset();
 				if (this.wantRunning) {

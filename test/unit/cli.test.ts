@@ -182,3 +182,27 @@ test('cli flags win over settings', async (t) => {
 	withSettings.child.kill('SIGTERM');
 	assert.equal(await withSettings.exited, 0, withSettings.output());
 });
+
+test('cli history and rollback', (t) => {
+	const layout = makeOtaRoot(t, { 'main/main.py': 'print("v1")\n', 'main/keep.txt': 'kept\n', 'deposit/main.py': 'print("v2")\n', 'deposit/new.txt': 'new\n' });
+	assert.equal(runCli(['apply', layout.root]).code, 0);
+	assert.equal(fs.readFileSync(path.join(layout.main, 'main.py'), 'utf8'), 'print("v2")\n');
+
+	const history = runCli(['history', layout.root]);
+	assert.equal(history.code, 0, history.stderr);
+	assert.match(history.stdout, /^\S+\s+applied\s+1 added, 1 replaced, 0 deleted$/m);
+
+	const rollback = runCli(['rollback', layout.root]);
+	assert.equal(rollback.code, 0, rollback.stdout + rollback.stderr);
+	assert.match(rollback.stdout, /Rolled back update \S+: 1 file\(s\) restored, 2 moved to /);
+	assert.equal(fs.readFileSync(path.join(layout.main, 'main.py'), 'utf8'), 'print("v1")\n');
+	assert.equal(fs.existsSync(path.join(layout.main, 'new.txt')), false, 'the added file left main/');
+	assert.equal(fs.readFileSync(path.join(layout.main, 'keep.txt'), 'utf8'), 'kept\n');
+	const [id] = fs.readdirSync(path.join(layout.root, 'rejected'));
+	assert.equal(fs.readFileSync(path.join(layout.root, 'rejected', id, 'new.txt'), 'utf8'), 'new\n');
+	assert.equal(fs.readFileSync(path.join(layout.root, 'rejected', id, 'main.py'), 'utf8'), 'print("v2")\n');
+
+	const again = runCli(['rollback', layout.root]);
+	assert.equal(again.code, 1, 'nothing left to roll back');
+	assert.match(again.stderr, /no applied update to roll back/);
+});
