@@ -14,6 +14,9 @@ const FALLBACK_ERROR_CODES = new Set(['ENOSPC', 'EMFILE', 'ENOSYS', 'EPERM', 'EI
 export interface DepositWatcherEvents {
 	/** A file or folder was added, changed or removed (`snapshot` undefined when removed). */
 	onChange(relativePath: string, snapshot: FileSnapshot | undefined): void;
+	/** A file with an ignored name changed: not a candidate, but a sign that an upload is
+	 * still running (rsync and Syncthing write each file under a temporary dot-name). */
+	onActivity(relativePath: string): void;
 	/** The native watcher failed and the watcher now polls; reported once. */
 	onPollingFallback(error: NodeJS.ErrnoException): void;
 	onError(error: Error): void;
@@ -53,12 +56,18 @@ export class DepositWatcher {
 			usePolling,
 			interval: POLLING_INTERVAL_MS,
 			binaryInterval: POLLING_INTERVAL_MS,
-			ignored: (absolute: string, stats?: Stats) => this.isIgnored(this.relative(absolute), stats?.isDirectory() ?? false),
+			// Ignored folders (`.git/`, `__pycache__/`) are not watched at all; ignored files are,
+			// because their changes tell that an upload is in progress.
+			ignored: (absolute: string, stats?: Stats) => stats?.isDirectory() === true && this.isIgnored(this.relative(absolute), true),
 		});
 		this.watcher = watcher;
 		const report = (absolute: string, stats?: Stats): void => {
 			const relativePath = this.relative(absolute);
 			if (relativePath === '' || this.closed) {
+				return;
+			}
+			if (this.isIgnored(relativePath, stats?.isDirectory() ?? false)) {
+				this.events.onActivity(relativePath);
 				return;
 			}
 			this.events.onChange(relativePath, stats === undefined ? undefined : { size: stats.size, mtimeMs: stats.mtimeMs });

@@ -106,6 +106,8 @@ export function describeNotice(notice: Notice, t: Translate): string {
 			return t('An update is ready but the program holds {0}; waiting until it removes the file (at most {1} s)', notice.lockFile, seconds(notice.maxWaitMs));
 		case 'PROGRAM_LOCK_TIMEOUT':
 			return t('The program still holds {0} after {1} s; updating anyway', notice.lockFile, seconds(notice.maxWaitMs));
+		case 'UNSETTLED_LEFT':
+			return t('Left in the deposit because they changed within the last {0} s and may still be uploading: {1}. Apply again once the upload has finished.', seconds(notice.settleTimeMs), list(notice.paths));
 		case 'REMAINS_STOPPED':
 			return t('Stopped the processes that program pid {0} left running when it exited', notice.pid ?? '?');
 		case 'LEFTOVER_STOPPED':

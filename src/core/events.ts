@@ -43,6 +43,7 @@ export type Notice =
 	| { code: 'PROGRAM_LOCK_TIMEOUT'; lockFile: string; maxWaitMs: number }
 	| { code: 'LEFTOVER_STOPPED'; pid: number }
 	| { code: 'REMAINS_STOPPED'; pid: number | undefined }
+	| { code: 'UNSETTLED_LEFT'; paths: string[]; settleTimeMs: number }
 	| { code: 'NOTHING_TO_MERGE' }
 	| { code: 'PROGRAM_STARTED'; pid: number | undefined; python: string; entry: string; args: string[] }
 	| { code: 'PROGRAM_EXITED'; pid: number | undefined; exitCode: number | undefined; signal: string | undefined; uptimeMs: number }
@@ -71,6 +72,7 @@ export function levelOf(notice: Notice): LogLevel {
 		case 'PROGRAM_LOCK_TIMEOUT':
 		case 'LEFTOVER_STOPPED':
 		case 'REMAINS_STOPPED':
+		case 'UNSETTLED_LEFT':
 		case 'WATCHER_POLLING':
 		case 'BATCH_CHANGED_DURING_STOP':
 		case 'ENTRY_MISSING':

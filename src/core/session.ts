@@ -26,6 +26,11 @@ export type UpdateOutcome = 'applied' | 'nothing' | 'rejected' | 'changed' | 'fa
 
 /** While this file exists in `main/`, the program postpones updates (up to a maximum wait). */
 export const PROGRAM_LOCK_FILE = '.ota-update.lock';
+/** Times Apply Deposit Now waits for files that are still changing before it leaves them. */
+const MANUAL_SETTLE_ROUNDS = 5;
+/** Apply Deposit Now skips the settle time but still waits for a file modified within this
+ * window (or the settle time, if shorter): long enough to see a writer that is still busy. */
+const MANUAL_FRESHNESS_MS = 1000;
 /** Slack for timer and file-system clock granularity when judging a file's age. */
 const SETTLE_CLOCK_TOLERANCE_MS = 50;
 /** How often the program's lock file is checked while an update waits for it. */
@@ -289,6 +294,7 @@ export class Session {
 		);
 		const watcher = new DepositWatcher(this.layout.deposit, this.isIgnoredByWatcher, {
 			onChange: (file, snapshot) => tracker.record(file, snapshot),
+			onActivity: () => tracker.touch(),
 			onPollingFallback: (error) => this.notice({ code: 'WATCHER_POLLING', errorCode: error.code ?? 'unknown' }),
 			onError: (error) => this.notice({ code: 'WATCHER_ERROR', message: error.message }),
 		});
@@ -353,9 +359,20 @@ export class Session {
 	}
 
 	private async merge(trigger: 'settled' | 'manual'): Promise<UpdateOutcome> {
-		const plan = await planDeposit(this.layout, this.isIgnored);
-		if (trigger === 'settled') {
-			this.leaveUnsettledFiles(plan);
+		let plan = await planDeposit(this.layout, this.isIgnored);
+		// Apply Deposit Now skips the quiet time, but not for a file that is still being written:
+		// it waits until the newest file is one settle time old, a few times at most.
+		for (let round = 0; trigger === 'manual' && round < MANUAL_SETTLE_ROUNDS; round++) {
+			const waitMs = this.youngestFileWaitMs(plan);
+			if (waitMs === 0) {
+				break;
+			}
+			await new Promise((resolve) => this.clock.setTimeout(() => resolve(undefined), waitMs));
+			plan = await planDeposit(this.layout, this.isIgnored);
+		}
+		const unsettled = trigger === 'settled' ? this.leaveUnsettledFiles(plan) : this.leaveFreshFiles(plan);
+		if (trigger === 'manual' && unsettled.length > 0) {
+			this.notice({ code: 'UNSETTLED_LEFT', paths: unsettled, settleTimeMs: Math.min(this.config.options.settleTimeMs, MANUAL_FRESHNESS_MS) });
 		}
 		// Folders alone (an empty folder, or one holding only ignored names) are created with
 		// the next files; they are no reason to stop the program.
@@ -409,7 +426,8 @@ export class Session {
 			for (const file of result.changed) {
 				this.tracker?.record(file, undefined);
 			}
-			await pruneHistory(this.layout, this.config.options.maxHistory);
+			// Pruning can take a while with large backups; it runs after the program has started.
+			void this.enqueue(() => pruneHistory(this.layout, this.config.options.maxHistory));
 			this.wantRunning = this.supervising;
 			this.policy.reset();
 			return 'applied';
@@ -422,12 +440,34 @@ export class Session {
 		}
 	}
 
+	/** Takes out of a manual plan the files still changing after the waits; returns their paths. */
+	private leaveFreshFiles(plan: MergePlan): string[] {
+		const fresh = plan.files.filter((file) => this.youngestFileWaitMs({ ...plan, files: [file] }) > 0).map((file) => file.path);
+		const left = new Set(fresh);
+		plan.files = plan.files.filter((file) => !left.has(file.path));
+		return fresh;
+	}
+
+	/** Milliseconds until the plan's newest file is old enough for Apply Deposit Now; 0 when all are. */
+	private youngestFileWaitMs(plan: MergePlan): number {
+		const now = Date.now();
+		const windowMs = Math.min(this.config.options.settleTimeMs, MANUAL_FRESHNESS_MS);
+		let waitMs = 0;
+		for (const file of plan.files) {
+			const age = now - file.mtimeMs;
+			if (age >= 0 && age < windowMs) {
+				waitMs = Math.max(waitMs, windowMs - age);
+			}
+		}
+		return waitMs;
+	}
+
 	/**
 	 * Takes out of the plan each file that did not settle on its own: one whose events came
 	 * in after the settle check (it appeared while the deposit was scanned), or whose mtime is
 	 * more recent than the settle time. They stay in the deposit and start the next quiet time.
 	 */
-	private leaveUnsettledFiles(plan: MergePlan): void {
+	private leaveUnsettledFiles(plan: MergePlan): string[] {
 		const now = Date.now(); // compared with file mtimes, which are wall-clock time
 		const settleTimeMs = this.config.options.settleTimeMs;
 		const recent = new Set(this.tracker?.pendingPaths() ?? []);
@@ -437,14 +477,12 @@ export class Session {
 			// a mtime in the future is left alone so that skew cannot hold files back for good.
 			return recent.has(file.path) || (age >= 0 && age < settleTimeMs - SETTLE_CLOCK_TOLERANCE_MS);
 		});
-		if (unsettled.length === 0) {
-			return;
-		}
 		const left = new Set(unsettled.map((file) => file.path));
 		plan.files = plan.files.filter((file) => !left.has(file.path));
 		for (const file of unsettled) {
 			this.tracker?.record(file.path, { size: file.size, mtimeMs: file.mtimeMs });
 		}
+		return [...left];
 	}
 
 	/** Compiles the deposited Python files and runs the check command, before anything stops. */

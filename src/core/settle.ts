@@ -35,6 +35,16 @@ export class SettleTracker {
 		this.arm();
 	}
 
+	/**
+	 * Restarts the quiet time without adding a candidate: activity that must delay a batch
+	 * (an upload's temporary file growing) but must not start one.
+	 */
+	touch(): void {
+		if (this.pending.size > 0 && !this.disposed) {
+			this.arm();
+		}
+	}
+
 	/** Paths with events not yet settled, such as those recorded during a hold. */
 	pendingPaths(): string[] {
 		return [...this.pending.keys()];

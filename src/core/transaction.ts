@@ -72,6 +72,13 @@ export interface MergeResult {
 	changed: string[];
 }
 
+/** A source file changed while it was copied across file systems; it stays where it is. */
+class SourceChangedError extends Error {
+	constructor(readonly source: string) {
+		super(`${source} changed while it was being copied`);
+	}
+}
+
 /** A merge that failed part-way and was undone; `path` is the file the error concerns. */
 export class MergeFailedError extends Error {
 	constructor(
@@ -222,6 +229,11 @@ async function moveFile(source: string, target: string, hook: OperationHook | un
 		await fs.promises.chmod(temporary, mode ?? stat.mode & 0o7777);
 		await fs.promises.utimes(temporary, stat.atime, stat.mtime);
 		await fsyncPath(temporary);
+		// A writer still appending to the source would lose what it writes after the unlink.
+		const after = await fs.promises.lstat(source);
+		if (after.size !== stat.size || after.mtimeMs !== stat.mtimeMs) {
+			throw new SourceChangedError(source);
+		}
 		hook?.('rename', target);
 		await fs.promises.rename(temporary, target);
 	} catch (error) {
@@ -363,6 +375,18 @@ export async function applyUpdate(layout: OtaLayout, plan: MergePlan, options: T
 				await moveFile(source, target, hook, file.mode === file.sourceMode ? undefined : file.mode);
 				steps.push({ kind: 'moved', path: file.path });
 			} catch (error) {
+				if (error instanceof SourceChangedError) {
+					// Still being written: it stays in the deposit, and the file it would replace comes back.
+					if (file.action === 'replace') {
+						await moveInto(backupPath(layout, journal.id, file.path), target, undefined);
+						const backedUp = steps.findIndex((step) => step.kind === 'backedUp' && step.path === file.path);
+						if (backedUp !== -1) {
+							steps.splice(backedUp, 1);
+						}
+					}
+					result.changed.push(file.path);
+					return;
+				}
 				fail(error, file);
 				return;
 			}

@@ -33,6 +33,8 @@ export class RootController implements vscode.Disposable {
 	/** Settings changed while supervising; the next start or restart applies them. */
 	private pendingOptions: OtaOptions | undefined;
 	private startedAt: Date | undefined;
+	/** Set when the last batch was rejected, until an update applies; shown in the status bar. */
+	private lastUpdateRejected = false;
 	private python: string | undefined;
 
 	constructor(
@@ -103,6 +105,10 @@ export class RootController implements vscode.Disposable {
 			await this.session.stop();
 			await this.replaceSession(this.pendingOptions);
 		}
+		if (this.session.isSupervising && this.session.pid !== undefined) {
+			void vscode.window.showInformationMessage(t('{0} is already running (pid {1}). Use Restart to start it again.', this.label, this.session.pid));
+			return;
+		}
 		try {
 			await this.session.start();
 		} catch (error) {
@@ -153,10 +159,14 @@ export class RootController implements vscode.Disposable {
 				void this.showCrash();
 				break;
 			case 'UPDATE_REJECTED':
+				this.lastUpdateRejected = true;
+				this.render(this.session.state);
 				this.showSyntaxErrors(notice.problems);
 				void this.showError(t('{0}: the update was rejected and nothing was moved. The log names each path and what to do.', this.label));
 				break;
 			case 'UPDATE_APPLIED':
+			case 'ROLLED_BACK':
+				this.lastUpdateRejected = false;
 				this.diagnostics.clear();
 				break;
 			case 'MERGE_FAILED':
@@ -220,7 +230,10 @@ export class RootController implements vscode.Disposable {
 		if (state !== 'running') {
 			this.startedAt = state === 'updating' || state === 'starting' ? this.startedAt : undefined;
 		}
-		this.status.render(state, describeState(state, t), {
+		const stateText = this.lastUpdateRejected && state === 'running'
+			? t('{0}, update rejected', describeState(state, t))
+			: describeState(state, t);
+		this.status.render(state, stateText, {
 			pid: this.session.pid,
 			startedAt: state === 'running' ? this.startedAt : undefined,
 			python: this.python,

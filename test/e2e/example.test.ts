@@ -15,7 +15,11 @@ import { openWorkbench, processesWithCwdUnder, REPO_ROOT, waitFor, type Workbenc
 
 const EXAMPLE_DIR = path.join(REPO_ROOT, 'example');
 const UPDATE_DIR = path.join(EXAMPLE_DIR, 'update');
-const SCREENSHOT_PATH = path.join(REPO_ROOT, 'docs', 'images', 'update-in-vscode.png');
+// The README's screenshot is rewritten only on request (OTA_UPDATE_DOCS_IMAGES=1), so that a
+// test run leaves the working tree clean; otherwise it goes to test-results/.
+const SCREENSHOT_PATH = process.env.OTA_UPDATE_DOCS_IMAGES === '1'
+	? path.join(REPO_ROOT, 'docs', 'images', 'update-in-vscode.png')
+	: path.join(REPO_ROOT, 'test-results', 'update-in-vscode.png');
 const FAILURE_SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-results');
 const OUTPUT_CHANNEL = 'Python OTA Update';
 const KEEP_TEMP = process.env.OTA_E2E_KEEP === '1';

@@ -11,7 +11,7 @@ test('bench quick run prints every figure', () => {
 		timeout: 240_000,
 	});
 	assert.equal(result.status, 0, `bench failed:\n${result.stdout}\n${result.stderr}`);
-	for (const figure of ['update overhead', 'downtime', 'small files', 'MB file', 'lines in log file', 'event-loop delay', 'idle CPU', '.vsix']) {
+	for (const figure of ['update overhead', 'downtime', 'small files', 'MB file', 'lines in log file', 'event-loop delay', 'idle CPU', 'activation', '.vsix']) {
 		assert.ok(result.stdout.includes(figure), `bench output lacks "${figure}":\n${result.stdout}`);
 	}
 });
