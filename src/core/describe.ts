@@ -19,6 +19,11 @@ function shown(file: string): string {
 	return file.replace(/[\u0000-\u001f\u007f]/g, (character) => `\\x${character.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/** Quotes a command-line argument when it holds spaces or quotes, as a shell would need. */
+function quoted(argument: string): string {
+	return /^[\w@%+=:,./-]+$/.test(argument) ? argument : `'${argument.replace(/'/g, `'\\''`)}'`;
+}
+
 function list(paths: readonly string[], limit = 10): string {
 	const shownPaths = paths.slice(0, limit).map(shown).join(', ');
 	return paths.length > limit ? `${shownPaths} (+${paths.length - limit})` : shownPaths;
@@ -63,9 +68,9 @@ function seconds(ms: number): string {
 export function describeNotice(notice: Notice, t: Translate): string {
 	switch (notice.code) {
 		case 'SUPERVISOR_STARTED':
-			return notice.logFile === undefined
-				? t('Supervising {0}', notice.root)
-				: t('Supervising {0}; log file {1}', notice.root, notice.logFile);
+			return notice.applyOnly
+				? t('Applying the deposit of {0} without running the program; log file {1}', notice.root, notice.logFile ?? '-')
+				: t('Supervising {0}; log file {1}', notice.root, notice.logFile ?? '-');
 		case 'FOLDERS_CREATED':
 			return t('Created {0}', notice.folders.join(', '));
 		case 'WATCHER_POLLING':
@@ -115,9 +120,11 @@ export function describeNotice(notice: Notice, t: Translate): string {
 		case 'NOTHING_TO_MERGE':
 			return t('Deposit is empty: nothing to merge');
 		case 'PROGRAM_STARTED':
-			return t('Started {0} (pid {1}) with {2}', [notice.entry, ...notice.args].join(' '), notice.pid ?? '?', notice.python);
+			return t('Started {0} (pid {1}) with {2}', [notice.entry, ...notice.args].map(quoted).join(' '), notice.pid ?? '?', notice.python);
 		case 'PROGRAM_EXITED':
-			return t('Program (pid {0}) exited with {1} after {2} s', notice.pid ?? '?', exitStatus(notice.exitCode, notice.signal, t), seconds(notice.uptimeMs));
+			return notice.exitCode === 0
+				? t('Program (pid {0}) exited with code 0 after {1} s; it starts again with the next update or a manual start', notice.pid ?? '?', seconds(notice.uptimeMs))
+				: t('Program (pid {0}) exited with {1} after {2} s', notice.pid ?? '?', exitStatus(notice.exitCode, notice.signal, t), seconds(notice.uptimeMs));
 		case 'PROGRAM_STOPPED': {
 			const how = notice.killed
 				? t('killed with SIGKILL: a process of its tree was still running {0} s after {1}', seconds(notice.stopTimeoutMs), notice.stopSignal)
@@ -152,6 +159,8 @@ export function describeState(state: SessionState, t: Translate): string {
 			return t('running');
 		case 'updating':
 			return t('updating');
+		case 'stopping':
+			return t('stopping');
 		case 'exited':
 			return t('exited');
 		case 'restarting':

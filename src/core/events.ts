@@ -10,6 +10,8 @@ export type SessionState =
 	| 'starting'
 	| 'running'
 	| 'updating'
+	/** The program got the stop signal and the engine waits for its tree to exit. */
+	| 'stopping'
 	/** The program exited with code 0 and waits for an update or a manual start. */
 	| 'exited'
 	/** The program failed and restarts after a delay. */
@@ -28,7 +30,7 @@ export type StopReason = 'update' | 'stop' | 'restart' | 'shutdown';
 
 /** Engine events that go to the log, each with a code and the data to render it. */
 export type Notice =
-	| { code: 'SUPERVISOR_STARTED'; root: string; logFile: string | undefined }
+	| { code: 'SUPERVISOR_STARTED'; root: string; logFile: string | undefined; applyOnly: boolean }
 	| { code: 'FOLDERS_CREATED'; folders: string[] }
 	| { code: 'WATCHER_POLLING'; errorCode: string }
 	| { code: 'DEPOSIT_SETTLED'; files: number }
@@ -77,7 +79,6 @@ export function levelOf(notice: Notice): LogLevel {
 		case 'BATCH_CHANGED_DURING_STOP':
 		case 'ENTRY_MISSING':
 		case 'RESTART_SCHEDULED':
-		case 'MARKER_MISSING':
 			return 'WARNING';
 		case 'PROGRAM_EXITED':
 			return notice.exitCode === 0 ? 'INFO' : 'ERROR';

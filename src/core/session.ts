@@ -272,7 +272,7 @@ export class Session {
 		const created = await ensureLayout(this.layout);
 		const options = this.config.options;
 		this.logFile = await LogFile.open(this.layout.logs, new Date(this.clock.now()), options.maxLogFiles, options.maxLogBytes);
-		this.notice({ code: 'SUPERVISOR_STARTED', root: this.layout.root, logFile: this.logFile.path });
+		this.notice({ code: 'SUPERVISOR_STARTED', root: this.layout.root, logFile: this.logFile.path, applyOnly: !this.supervising });
 		if (created.length > 0) {
 			this.notice({ code: 'FOLDERS_CREATED', folders: created });
 		}
@@ -703,6 +703,9 @@ export class Session {
 		}
 		const options = this.config.options;
 		const timeoutMs = graceMs === undefined ? options.stopTimeoutMs : Math.min(graceMs, options.stopTimeoutMs);
+		if (reason !== 'update') {
+			this.setState('stopping');
+		}
 		const exit = await run.stop(options.stopSignal, timeoutMs);
 		this.run = undefined;
 		await clearProgramRecord(this.layout.root);

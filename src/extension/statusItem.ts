@@ -8,6 +8,7 @@ const ICONS: Record<SessionState, string> = {
 	starting: '$(loading~spin)',
 	running: '$(play-circle)',
 	updating: '$(sync~spin)',
+	stopping: '$(loading~spin)',
 	exited: '$(circle-outline)',
 	restarting: '$(history)',
 	crashed: '$(error)',
