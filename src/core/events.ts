@@ -92,6 +92,8 @@ export function levelOf(notice: Notice): LogLevel {
 export interface SessionEvents {
 	state: (state: SessionState) => void;
 	notice: (notice: Notice) => void;
+	/** Files arrived in the deposit and wait for it to settle (true), or that wait ended (false). */
+	depositWaiting: (waiting: boolean) => void;
 	/** One line of the program's output. */
 	output: (stream: OutputStream, line: string) => void;
 }

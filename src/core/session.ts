@@ -291,6 +291,7 @@ export class Session {
 			(paths) => this.readSnapshots(paths),
 			() => void this.enqueue(() => this.update('settled')),
 			(error) => this.notice({ code: 'WATCHER_ERROR', message: String(error) }),
+			(waiting) => this.emitter.emit('depositWaiting', waiting),
 		);
 		const watcher = new DepositWatcher(this.layout.deposit, this.isIgnoredByWatcher, {
 			onChange: (file, snapshot) => tracker.record(file, snapshot),

@@ -24,6 +24,8 @@ export class SettleTracker {
 		private readonly readSnapshots: SnapshotReader,
 		private readonly onSettled: () => void,
 		private readonly onError: (error: unknown) => void = () => undefined,
+		/** Called when files start or stop waiting for the deposit to settle. */
+		private readonly onWaitingChanged: (waiting: boolean) => void = () => undefined,
 	) {}
 
 	/** Records an event for a file (`undefined` when it was removed) and restarts the quiet time. */
@@ -31,7 +33,11 @@ export class SettleTracker {
 		if (this.disposed) {
 			return;
 		}
+		const wasWaiting = this.pending.size > 0;
 		this.pending.set(path, snapshot);
+		if (!wasWaiting) {
+			this.onWaitingChanged(true);
+		}
 		this.arm();
 	}
 
@@ -133,6 +139,7 @@ export class SettleTracker {
 			return;
 		}
 		this.pending.clear();
+		this.onWaitingChanged(false);
 		this.onSettled();
 	}
 }

@@ -33,6 +33,8 @@ export class RootController implements vscode.Disposable {
 	/** Settings changed while supervising; the next start or restart applies them. */
 	private pendingOptions: OtaOptions | undefined;
 	private startedAt: Date | undefined;
+	/** Set while files in the deposit wait for it to settle. */
+	private depositWaiting = false;
 	/** Set when the last batch was rejected, until an update applies; shown in the status bar. */
 	private lastUpdateRejected = false;
 	private python: string | undefined;
@@ -73,6 +75,10 @@ export class RootController implements vscode.Disposable {
 		const session = new Session({ root: this.info.root, options, ownerKind: t('a VS Code window') });
 		this.unsubscribe = [
 			session.on('state', (state) => this.render(state)),
+			session.on('depositWaiting', (waiting) => {
+				this.depositWaiting = waiting;
+				this.render(session.state);
+			}),
 			session.on('notice', (notice) => this.onNotice(notice)),
 			session.on('output', (stream, line) => this.output.add(stream === 'stdout' ? 'info' : 'warn', `[${this.label}] [${stream}] ${line}`)),
 		];
@@ -230,9 +236,15 @@ export class RootController implements vscode.Disposable {
 		if (state !== 'running') {
 			this.startedAt = state === 'updating' || state === 'starting' ? this.startedAt : undefined;
 		}
-		const stateText = this.lastUpdateRejected && state === 'running'
-			? t('{0}, update rejected', describeState(state, t))
-			: describeState(state, t);
+		if (state === 'stopped') {
+			this.depositWaiting = false;
+		}
+		let stateText = describeState(state, t);
+		if (this.depositWaiting && state !== 'updating' && state !== 'stopped') {
+			stateText = t('{0}, deposit settling', stateText);
+		} else if (this.lastUpdateRejected && state === 'running') {
+			stateText = t('{0}, update rejected', stateText);
+		}
 		this.status.render(state, stateText, {
 			pid: this.session.pid,
 			startedAt: state === 'running' ? this.startedAt : undefined,
