@@ -77,9 +77,10 @@ export class ProcessTree {
 	}
 
 	/** Adds the descendants of every member still alive (and of the root). */
-	refresh(): void {
+	/** Adds new descendants; returns the process list it read, for the caller to reuse. */
+	refresh(): Map<number, ProcStat> {
 		if (!hasProc) {
-			return;
+			return new Map();
 		}
 		const processes = listProcesses();
 		const children = new Map<number, number[]>();
@@ -101,6 +102,7 @@ export class ProcessTree {
 		if (root !== undefined && !this.members.has(this.rootPid)) {
 			this.members.set(this.rootPid, root.startTime);
 		}
+		return processes;
 	}
 
 	private aliveMembers(processes = listProcesses()): number[] {
@@ -115,9 +117,9 @@ export class ProcessTree {
 	}
 
 	/** True while the process group or any recorded descendant is alive. */
-	isAlive(): boolean {
+	isAlive(processes?: Map<number, ProcStat>): boolean {
 		if (hasProc) {
-			const processes = listProcesses();
+			processes ??= listProcesses();
 			return this.aliveMembers(processes).length > 0 || this.groupHasLiveMember(processes);
 		}
 		return this.groupExists();
@@ -154,11 +156,10 @@ export class ProcessTree {
 			spawnSync('taskkill', ['/PID', String(this.rootPid), '/T', ...force], { stdio: 'ignore', windowsHide: true });
 			return;
 		}
-		this.refresh();
+		const processes = this.refresh();
 		sendSignal(-this.rootPid, signal);
 		// Members still in the group already got the signal; a second SIGTERM arriving while
 		// Python runs its handler or shuts down would end it with the default action.
-		const processes = hasProc ? listProcesses() : new Map<number, ProcStat>();
 		for (const pid of this.aliveMembers(processes)) {
 			if (processes.get(pid)?.pgrp !== this.rootPid) {
 				sendSignal(pid, signal);
@@ -186,8 +187,7 @@ async function waitForExit(tree: ProcessTree, timeoutMs: number, rootExited?: Pr
 		clearTimeout(timer);
 	}
 	for (;;) {
-		tree.refresh();
-		if (!tree.isAlive()) {
+		if (!tree.isAlive(tree.refresh())) {
 			return true;
 		}
 		if (Date.now() >= deadline) {

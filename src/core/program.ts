@@ -231,8 +231,7 @@ export class ProgramRun {
 
 	/** True while a process of this run's tree is alive (after the root exited, its children). */
 	isTreeAlive(): boolean {
-		this.tree?.refresh();
-		return this.tree?.isAlive() ?? false;
+		return this.tree === undefined ? false : this.tree.isAlive(this.tree.refresh());
 	}
 
 	/** Stops what is left of the tree after the root exited by itself. */
