@@ -16,13 +16,35 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 	context.subscriptions.push(channel, output);
 	registerCommands(context, registry, channel);
 	context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(() => void registry?.autoStartAll()));
-	// If the extension host exits without calling deactivate, SIGKILL the programs'
-	// trees on the way out rather than leave them running unsupervised.
-	// NOTE: a host ended by an unhandled SIGKILL or SIGTERM never gets here.
-	const killOnExit = (): void => registry?.killNow();
-	process.on('exit', killOnExit);
-	context.subscriptions.push({ dispose: () => process.off('exit', killOnExit) });
+	registerHostExitHandlers(context);
 	await registry.refresh();
+}
+
+/**
+ * Stops the programs when the extension host ends without calling `deactivate`: a normal
+ * exit sends SIGKILL to their trees, and SIGTERM or SIGHUP to the host (the server being
+ * stopped) first passes the stop signal on, then lets the host end as it would have.
+ * NOTE: a host ended by SIGKILL leaves the program running; the next start stops it.
+ */
+function registerHostExitHandlers(context: vscode.ExtensionContext): void {
+	const killOnExit = (): void => registry?.killNow();
+	const onTermination = (signal: NodeJS.Signals): void => {
+		registry?.signalNow();
+		process.off(signal, onTermination);
+		if (process.listenerCount(signal) === 0) {
+			process.kill(process.pid, signal); // the default action: end the host
+		}
+	};
+	process.on('exit', killOnExit);
+	process.on('SIGTERM', onTermination);
+	process.on('SIGHUP', onTermination);
+	context.subscriptions.push({
+		dispose: () => {
+			process.off('exit', killOnExit);
+			process.off('SIGTERM', onTermination);
+			process.off('SIGHUP', onTermination);
+		},
+	});
 }
 
 export async function deactivate(): Promise<void> {

@@ -111,6 +111,8 @@ export function describeNotice(notice: Notice, t: Translate): string {
 			return t('An update is ready but the program holds {0}; waiting until it removes the file (at most {1} s)', notice.lockFile, seconds(notice.maxWaitMs));
 		case 'PROGRAM_LOCK_TIMEOUT':
 			return t('The program still holds {0} after {1} s; updating anyway', notice.lockFile, seconds(notice.maxWaitMs));
+		case 'REJECTION_CLEARED':
+			return t('The rejected files are gone from the deposit; nothing waits to be merged');
 		case 'UNSETTLED_LEFT':
 			return t('Left in the deposit because they changed within the last {0} s and may still be uploading: {1}. Apply again once the upload has finished.', seconds(notice.settleTimeMs), list(notice.paths));
 		case 'REMAINS_STOPPED':

@@ -46,6 +46,7 @@ export type Notice =
 	| { code: 'LEFTOVER_STOPPED'; pid: number }
 	| { code: 'REMAINS_STOPPED'; pid: number | undefined }
 	| { code: 'UNSETTLED_LEFT'; paths: string[]; settleTimeMs: number }
+	| { code: 'REJECTION_CLEARED' }
 	| { code: 'NOTHING_TO_MERGE' }
 	| { code: 'PROGRAM_STARTED'; pid: number | undefined; python: string; entry: string; args: string[] }
 	| { code: 'PROGRAM_EXITED'; pid: number | undefined; exitCode: number | undefined; signal: string | undefined; uptimeMs: number }

@@ -255,6 +255,11 @@ export class ProgramRun {
 		return this.stopping;
 	}
 
+	/** Sends `signal` to the whole tree synchronously, without waiting: for a host that is ending. */
+	signalNow(signal: NodeJS.Signals): void {
+		this.tree?.signal(signal);
+	}
+
 	/** SIGKILL to the whole tree, synchronously, for process exit handlers. */
 	killNow(): void {
 		if (this.tree !== undefined) {

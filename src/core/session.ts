@@ -247,6 +247,11 @@ export class Session {
 		this.run?.killNow();
 	}
 
+	/** The stop signal to the program's whole tree, synchronously, when the host itself is ending. */
+	signalNow(): void {
+		this.run?.signalNow(this.config.options.stopSignal);
+	}
+
 	private enqueue<T>(operation: () => Promise<T>, evenIfDisposed = false): Promise<T> {
 		const next = this.queue.then(() => (this.disposed && !evenIfDisposed ? (undefined as T) : operation()));
 		this.queue = next.catch(() => undefined);
@@ -384,6 +389,10 @@ export class Session {
 			}
 			if (trigger === 'manual') {
 				this.notice({ code: 'NOTHING_TO_MERGE' });
+			}
+			if (this.lastProblemsValue.length > 0) {
+				this.lastProblemsValue = [];
+				this.notice({ code: 'REJECTION_CLEARED' });
 			}
 			return 'nothing';
 		}

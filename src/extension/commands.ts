@@ -108,18 +108,29 @@ function describeJournal(journal: Journal): vscode.QuickPickItem {
 	};
 }
 
-async function rollBack(controller: RootController, id: string | undefined, label: string): Promise<void> {
+/**
+ * Asks for confirmation and rolls back `journal` together with every later update, or the
+ * last applied update when `journal` is undefined.
+ */
+async function rollBack(controller: RootController, journal: Journal | undefined): Promise<void> {
+	const target = journal ?? (await controller.history()).find((candidate) => candidate.status === 'applied');
+	if (target === undefined) {
+		void vscode.window.showInformationMessage(t('{0} has no applied update to roll back.', controller.name));
+		return;
+	}
+	const label = `${new Date(target.startedAt).toLocaleString()} (${target.id})`;
 	const confirm = t('Roll Back');
-	const question = id === undefined
-		? t('Roll back the last update of {0}? The program restarts with the previous files; the update\'s files move to rejected/.', controller.name)
-		: t('Roll back {0} and every later update of {1}? The program restarts with the files from before it; the updates\' files move to rejected/.', label, controller.name);
+	const question = journal === undefined
+		? t('Roll back the last update of {0}, from {1}? The program restarts with the previous files; the update\'s files move to rejected/.', controller.name, label)
+		: t('Roll back the update of {0} and every later update of {1}? The program restarts with the files from before it; the updates\' files move to rejected/.', label, controller.name);
 	if (await vscode.window.showWarningMessage(question, { modal: true }, confirm) !== confirm) {
 		return;
 	}
 	try {
-		const results = await controller.rollBack(id);
+		const results = await controller.rollBack(journal === undefined ? undefined : target.id);
 		const restored = results.reduce((sum, result) => sum + result.restored.length, 0);
-		void vscode.window.showInformationMessage(t('Rolled back {0} update(s) of {1}: {2} file(s) restored.', results.length, controller.name, restored));
+		const removed = results.reduce((sum, result) => sum + result.rejected.length, 0);
+		void vscode.window.showInformationMessage(t('Rolled back {0} update(s) of {1}: {2} file(s) restored, {3} moved to rejected/.', results.length, controller.name, restored, removed));
 	} catch (error) {
 		void vscode.window.showErrorMessage((error as Error).message);
 	}
@@ -142,7 +153,7 @@ async function showHistory(controller: RootController): Promise<void> {
 		void vscode.window.showInformationMessage(t('Update {0} is {1}: only applied updates can be rolled back.', picked.journal.id, picked.description ?? ''));
 		return;
 	}
-	await rollBack(controller, picked.journal.id, picked.label);
+	await rollBack(controller, picked.journal);
 }
 
 export function registerCommands(context: vscode.ExtensionContext, registry: RootRegistry, channel: vscode.LogOutputChannel): void {
@@ -166,7 +177,7 @@ export function registerCommands(context: vscode.ExtensionContext, registry: Roo
 				void vscode.window.showInformationMessage(t('{0}: the deposit is empty, nothing to merge.', controller.name));
 			}
 		})),
-		vscode.commands.registerCommand('pythonOta.rollBack', withRoot((controller) => rollBack(controller, undefined, ''))),
+		vscode.commands.registerCommand('pythonOta.rollBack', withRoot((controller) => rollBack(controller, undefined))),
 		vscode.commands.registerCommand('pythonOta.showHistory', withRoot((controller) => showHistory(controller))),
 		vscode.commands.registerCommand('pythonOta.showLog', () => channel.show(true)),
 	);

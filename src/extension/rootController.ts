@@ -33,6 +33,8 @@ export class RootController implements vscode.Disposable {
 	/** Settings changed while supervising; the next start or restart applies them. */
 	private pendingOptions: OtaOptions | undefined;
 	private startedAt: Date | undefined;
+	/** Set when the last update was rolled back because its new version failed, until the next update. */
+	private rolledBack = false;
 	/** Set while files in the deposit wait for it to settle. */
 	private depositWaiting = false;
 	/** Set when the last batch was rejected, until an update applies; shown in the status bar. */
@@ -171,9 +173,20 @@ export class RootController implements vscode.Disposable {
 				void this.showError(t('{0}: the update was rejected and nothing was moved. The log names each path and what to do.', this.label));
 				break;
 			case 'UPDATE_APPLIED':
+			case 'REJECTION_CLEARED':
+				this.lastUpdateRejected = false;
+				this.rolledBack = false;
+				this.diagnostics.clear();
+				this.render(this.session.state);
+				break;
 			case 'ROLLED_BACK':
 				this.lastUpdateRejected = false;
 				this.diagnostics.clear();
+				if (notice.reason === 'crash') {
+					this.rolledBack = true;
+					this.render(this.session.state);
+					void this.showError(t('{0}: the new version failed {1} s after it started, so the update was rolled back and the previous version runs again. Its files are in {2}.', this.label, ((notice.uptimeMs ?? 0) / 1000).toFixed(1), notice.rejectedFolder));
+				}
 				break;
 			case 'MERGE_FAILED':
 				void this.showError(t('{0}: the merge failed: {1}', this.label, notice.message));
@@ -244,6 +257,8 @@ export class RootController implements vscode.Disposable {
 			stateText = t('{0}, deposit settling', stateText);
 		} else if (this.lastUpdateRejected && state === 'running') {
 			stateText = t('{0}, update rejected', stateText);
+		} else if (this.rolledBack && state === 'running') {
+			stateText = t('{0}, update rolled back', stateText);
 		}
 		this.status.render(state, stateText, {
 			pid: this.session.pid,
@@ -256,6 +271,10 @@ export class RootController implements vscode.Disposable {
 
 	killNow(): void {
 		this.session.killNow();
+	}
+
+	signalNow(): void {
+		this.session.signalNow();
 	}
 
 	async dispose(graceMs?: number): Promise<void> {

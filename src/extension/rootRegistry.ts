@@ -106,6 +106,13 @@ export class RootRegistry implements vscode.Disposable {
 		}
 	}
 
+	/** The stop signal to every program's tree, synchronously, without waiting. */
+	signalNow(): void {
+		for (const controller of this.controllers) {
+			controller.signalNow();
+		}
+	}
+
 	/** SIGKILL to every program's tree, synchronously. */
 	killNow(): void {
 		for (const controller of this.controllers) {
