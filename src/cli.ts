@@ -200,10 +200,15 @@ async function main(argv: string[]): Promise<number> {
 
 	try {
 		if (command.name === 'history') {
+			const statusWords: Record<string, string> = {
+				applying: 'interrupted', applied: 'applied', failed: 'failed, undone', rollingBack: 'rollback interrupted', rolledBack: 'rolled back',
+			};
 			for (const journal of await session.history()) {
 				const added = journal.files.filter((file) => file.action === 'add').length;
 				const replaced = journal.files.length - added;
-				process.stdout.write(`${journal.id}  ${journal.status.padEnd(11)}  ${added} added, ${replaced} replaced, ${journal.deletions.length} deleted${journal.note === undefined ? '' : `  (${journal.note})`}\n`);
+				const started = formatLogLine(new Date(journal.startedAt), 'INFO', '').slice(1, 18);
+				const files = journal.files.slice(0, 3).map((file) => file.path).join(', ') + (journal.files.length > 3 ? ', …' : '');
+				process.stdout.write(`${journal.id}  ${started}  ${(statusWords[journal.status] ?? journal.status).padEnd(14)}  ${added} added, ${replaced} replaced, ${journal.deletions.length} deleted  ${files}${journal.note === undefined ? '' : `  (${journal.note})`}\n`);
 			}
 			return 0;
 		}

@@ -34,9 +34,9 @@ export function describeProblem(problem: MergeProblem, t: Translate): string {
 	const file = shown(problem.path);
 	switch (problem.code) {
 		case 'FILE_MEETS_FOLDER':
-			return t('deposit/{0} is a file but main/{0} is a folder: rename one of them, or remove the folder from main/ by hand.', file);
+			return t('deposit/{0} is a file but main/{0} is a folder: to replace the folder, list {0} in deposit/.ota-delete; otherwise rename one of them.', file);
 		case 'FOLDER_MEETS_FILE':
-			return t('deposit/{0} is a folder but main/{0} is a file: rename one of them, or remove the file from main/ by hand.', file);
+			return t('deposit/{0} is a folder but main/{0} is a file: to replace the file, list {0} in deposit/.ota-delete; otherwise rename one of them.', file);
 		case 'SYMLINK_IN_DEPOSIT':
 			return t('deposit/{0} is a symbolic link: upload the file itself instead of a link.', file);
 		case 'SPECIAL_FILE_IN_DEPOSIT':
@@ -76,7 +76,7 @@ export function describeNotice(notice: Notice, t: Translate): string {
 		case 'WATCHER_POLLING':
 			return t('The file watcher failed ({0}); watching the deposit by polling instead. Raising fs.inotify.max_user_watches restores native watching.', notice.errorCode);
 		case 'DEPOSIT_SETTLED':
-			return t('Deposit settled with {0} changed path(s); merging', notice.files);
+			return t('Deposit settled: {0} entries to check and merge', notice.files);
 		case 'MARKER_MISSING':
 			return t('Deposit settled, waiting for the marker file {0} before merging', notice.marker);
 		case 'BATCH_CHANGED_DURING_STOP':
@@ -91,7 +91,7 @@ export function describeNotice(notice: Notice, t: Translate): string {
 			].join('\n');
 		case 'UPDATE_REJECTED':
 			return [
-				t('Update rejected: nothing was moved and the program was not touched. Fix the following, then change the deposit or apply it again (Apply Deposit Now, or ota-update apply):'),
+				t('Update rejected: nothing was moved and the program was not touched. Fix the following; the update is tried again when the deposit changes:'),
 				...notice.problems.map((problem) => `  ${describeProblem(problem, t)}`),
 			].join('\n');
 		case 'MERGE_FAILED':

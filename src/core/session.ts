@@ -401,7 +401,7 @@ export class Session {
 			this.notice({ code: 'MARKER_MISSING', marker: this.config.options.markerFile!, files: fileCount });
 			return 'waitingForMarker';
 		}
-		this.notice({ code: 'DEPOSIT_SETTLED', files: fileCount });
+		this.notice({ code: 'DEPOSIT_SETTLED', files: fileCount + plan.problems.length });
 		const problems = plan.problems.length > 0 ? plan.problems : await this.preflight(plan);
 		if (problems.length > 0) {
 			this.lastProblemsValue = problems;

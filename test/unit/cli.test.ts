@@ -190,7 +190,7 @@ test('cli history and rollback', (t) => {
 
 	const history = runCli(['history', layout.root]);
 	assert.equal(history.code, 0, history.stderr);
-	assert.match(history.stdout, /^\S+\s+applied\s+1 added, 1 replaced, 0 deleted$/m);
+	assert.match(history.stdout, /^\S+  \d\d\/\d\d\/\d\d \d\d:\d\d:\d\d  applied\s+1 added, 1 replaced, 0 deleted  main.py, new.txt$/m);
 
 	const rollback = runCli(['rollback', layout.root]);
 	assert.equal(rollback.code, 0, rollback.stdout + rollback.stderr);
