@@ -40,7 +40,7 @@ export interface SessionConfig {
 	root: string;
 	options: OtaOptions;
 	clock?: Clock;
-	/** Who supervises, as the owner lock names it to a second supervisor. */
+	/** Name of the supervisor, as the owner lock shows it to a second supervisor. */
 	ownerKind?: string;
 	/** Test hook, called before each file of a merge moves. */
 	beforeMove?: BeforeMoveHook;
@@ -247,7 +247,7 @@ export class Session {
 		this.run?.killNow();
 	}
 
-	/** The stop signal to the program's whole tree, synchronously, when the host itself is ending. */
+	/** Sends the stop signal to the program's whole tree synchronously, for a host that is ending. */
 	signalNow(): void {
 		this.run?.signalNow(this.config.options.stopSignal);
 	}
@@ -325,7 +325,7 @@ export class Session {
 		return snapshots;
 	}
 
-	/** The state to show when nothing is in progress. */
+	/** Returns the state to show when nothing is in progress. */
 	private restingState(): SessionState {
 		if (!this.supervising) {
 			return 'stopped';
@@ -347,8 +347,10 @@ export class Session {
 	private async update(trigger: 'settled' | 'manual'): Promise<UpdateOutcome> {
 		const tracker = this.tracker;
 		tracker?.hold();
+		let outcome: UpdateOutcome = 'failed';
 		try {
-			return await this.merge(trigger);
+			outcome = await this.merge(trigger);
+			return outcome;
 		} catch (error) {
 			// Planning failed before anything moved (main/ or the deposit vanished, no permission).
 			const failure = error as NodeJS.ErrnoException;
@@ -360,6 +362,10 @@ export class Session {
 				await this.startProgram();
 			} else {
 				this.setState(this.restingState());
+			}
+			if (outcome === 'applied') {
+				// Pruning can take a while with large backups, so it runs after the program has started.
+				await pruneHistory(this.layout, this.config.options.maxHistory);
 			}
 		}
 	}
@@ -436,8 +442,6 @@ export class Session {
 			for (const file of result.changed) {
 				this.tracker?.record(file, undefined);
 			}
-			// Pruning can take a while with large backups; it runs after the program has started.
-			void this.enqueue(() => pruneHistory(this.layout, this.config.options.maxHistory));
 			this.wantRunning = this.supervising;
 			this.policy.reset();
 			return 'applied';
@@ -483,8 +487,8 @@ export class Session {
 		const recent = new Set(this.tracker?.pendingPaths() ?? []);
 		const unsettled = plan.files.filter((file) => {
 			const age = now - file.mtimeMs;
-			// A clock ahead of the file system's (a network share) makes mtimes look old, never young;
-			// a mtime in the future is left alone so that skew cannot hold files back for good.
+			// A clock ahead of the file system's (a network share) makes mtimes look old, never young.
+			// A mtime in the future is left alone, so that clock skew cannot hold files back for good.
 			return recent.has(file.path) || (age >= 0 && age < settleTimeMs - SETTLE_CLOCK_TOLERANCE_MS);
 		});
 		const left = new Set(unsettled.map((file) => file.path));
@@ -542,7 +546,7 @@ export class Session {
 			}
 			this.setState('updating');
 			this.clearRestartTimer();
-			const wasWanted = this.wantRunning || this.run !== undefined;
+			const shouldRun = this.wantRunning || this.run !== undefined;
 			await this.stopProgram('update');
 			const results: RollbackResult[] = [];
 			try {
@@ -553,7 +557,7 @@ export class Session {
 				if (!this.supervising) {
 					await this.ownerLock.release();
 				}
-				this.wantRunning = this.supervising && wasWanted;
+				this.wantRunning = this.supervising && shouldRun;
 				this.policy.reset();
 				if (this.wantRunning) {
 					await this.startProgram();
