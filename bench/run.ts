@@ -22,6 +22,7 @@ import { applyPlan, planDeposit } from '../src/core/merge';
 import { resolveOptions } from '../src/core/options';
 import { resolvePython } from '../src/core/program';
 import { Session } from '../src/core/session';
+import { median, tickingProgram } from './programs';
 
 const quick = process.argv.includes('--quick');
 const repo = process.cwd();
@@ -39,12 +40,6 @@ interface Row {
 	goal: string;
 }
 const rows: Row[] = [];
-
-function median(values: number[]): number {
-	const sorted = [...values].sort((a, b) => a - b);
-	const middle = Math.floor(sorted.length / 2);
-	return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
 
 function spread(values: number[]): string {
 	return `${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)}`;
@@ -118,25 +113,13 @@ function measureLimit(): number {
 	return elapsed;
 }
 
-/** Program that prints a line every 5 ms, so the last line before a stop is close to it. */
-function programSource(version: string): string {
-	return [
-		'import signal, sys, time',
-		'signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))',
-		`print("${version} first", flush=True)`,
-		'while True:',
-		`    print("${version} tick", flush=True)`,
-		'    time.sleep(0.005)',
-	].join('\n') + '\n';
-}
-
 async function updateFigures(): Promise<void> {
 	const overheads: number[] = [];
 	const downtimes: number[] = [];
 	const limits: number[] = [];
 	for (let repeat = 0; repeat < REPEATS; repeat++) {
 		const root = temporaryRoot('update');
-		fs.writeFileSync(path.join(root, 'main', 'main.py'), programSource('v1'));
+		fs.writeFileSync(path.join(root, 'main', 'main.py'), tickingProgram('v1'));
 		const child = spawn(process.execPath, [cli, 'run', root, '--settle', String(SETTLE_MS), '--python', python], { stdio: ['ignore', 'pipe', 'inherit'] });
 		let lastOld = 0;
 		let firstNew: ((at: number) => void) | undefined;
@@ -152,7 +135,7 @@ async function updateFigures(): Promise<void> {
 		await waitFor<void>('the first version to print', 10_000, (resolve) => (started = resolve));
 		const newVersion = waitFor<number>('the new version to print', 20_000, (resolve) => (firstNew = resolve));
 		const written = path.join(root, 'deposit', 'main.py');
-		fs.writeFileSync(written, programSource('v2'));
+		fs.writeFileSync(written, tickingProgram('v2'));
 		const lastByte = performance.now();
 		const firstLine = await newVersion;
 		overheads.push(firstLine - lastByte - SETTLE_MS);

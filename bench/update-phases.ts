@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { median, tickingProgram } from './programs';
 
 const SETTLE_MS = 300;
 const repeats = Number(process.argv[2] ?? 11);
@@ -32,17 +33,6 @@ const MARKERS = {
 } as const;
 type Marker = keyof typeof MARKERS;
 
-function programSource(version: string): string {
-	return [
-		'import signal, sys, time',
-		'signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))',
-		`print("${version} first", flush=True)`,
-		'while True:',
-		`    print("${version} tick", flush=True)`,
-		'    time.sleep(0.005)',
-	].join('\n') + '\n';
-}
-
 interface UpdateTimes {
 	lastByte: number;
 	lastOld: number;
@@ -55,7 +45,7 @@ async function timeOneUpdate(): Promise<UpdateTimes> {
 	for (const folder of ['deposit', 'main', 'logs']) {
 		fs.mkdirSync(path.join(root, folder));
 	}
-	fs.writeFileSync(path.join(root, 'main', 'main.py'), programSource('v1'));
+	fs.writeFileSync(path.join(root, 'main', 'main.py'), tickingProgram('v1'));
 	const child = spawn(process.execPath, [cli, 'run', root, '--settle', String(SETTLE_MS), '--python', python], { stdio: ['ignore', 'pipe', 'inherit'] });
 
 	const times: UpdateTimes = { lastByte: 0, lastOld: 0, at: {} };
@@ -91,7 +81,7 @@ async function timeOneUpdate(): Promise<UpdateTimes> {
 
 	try {
 		await oldStarted;
-		fs.writeFileSync(path.join(root, 'deposit', 'main.py'), programSource('v2'));
+		fs.writeFileSync(path.join(root, 'deposit', 'main.py'), tickingProgram('v2'));
 		times.lastByte = performance.now();
 		await newStarted;
 	} finally {
@@ -101,12 +91,6 @@ async function timeOneUpdate(): Promise<UpdateTimes> {
 		fs.rmSync(root, { recursive: true, force: true });
 	}
 	return times;
-}
-
-function median(values: number[]): number {
-	const sorted = [...values].sort((a, b) => a - b);
-	const middle = Math.floor(sorted.length / 2);
-	return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 async function main(): Promise<void> {

@@ -19,7 +19,7 @@ function shown(file: string): string {
 	return file.replace(/[\u0000-\u001f\u007f]/g, (character) => `\\x${character.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-/** Quotes a command-line argument when it holds spaces or quotes, as a shell would need. */
+/** Quotes a command-line argument when it contains spaces or quotes, as a shell would need. */
 function quoted(argument: string): string {
 	return /^[\w@%+=:,./-]+$/.test(argument) ? argument : `'${argument.replace(/'/g, `'\\''`)}'`;
 }

@@ -2,7 +2,7 @@ import type { MergeProblem } from './mergePlan';
 import type { OutputStream } from './program';
 
 /**
- * What a session is doing. `stopped` means supervision is off; every other state means
+ * Activity of a session. `stopped` means supervision is off. Every other state means
  * it is on and the deposit is watched.
  */
 export type SessionState =
@@ -25,7 +25,7 @@ export type SessionState =
 
 export type LogLevel = 'INFO' | 'WARNING' | 'ERROR' | 'DEBUG';
 
-/** Why the engine stopped the program. */
+/** Reason the engine stopped the program. */
 export type StopReason = 'update' | 'stop' | 'restart' | 'shutdown';
 
 /** Engine events that go to the log, each with a code and the data to render it. */

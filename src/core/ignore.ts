@@ -28,7 +28,7 @@ export const DEFAULT_IGNORE_PATTERNS: readonly string[] = [
 interface CompiledPattern {
 	source: string;
 	folderOnly: boolean;
-	/** True when the pattern holds a `/` and so matches a path from the deposit's top. */
+	/** True when the pattern contains a `/` and so matches a path from the deposit's top. */
 	anchored: boolean;
 	matches: (candidate: string) => boolean;
 }

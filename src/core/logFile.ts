@@ -11,14 +11,14 @@ function twoDigits(value: number): string {
 	return String(value).padStart(2, '0');
 }
 
-/** The log file name of a run started at `date` (local time), as `ota-update.py` names it. */
+/** Returns the log file name of a run started at `date` (local time), as `ota-update.py` names it. */
 export function logFileName(date: Date): string {
 	const day = `${twoDigits(date.getDate())}-${twoDigits(date.getMonth() + 1)}-${twoDigits(date.getFullYear() % 100)}`;
 	const time = `${twoDigits(date.getHours())}.${twoDigits(date.getMinutes())}.${twoDigits(date.getSeconds())}`;
 	return `logfile_${day}_${time}.log`;
 }
 
-/** One log line: `[DD/MM/YY HH:MM:SS] LEVEL : message`, local time. */
+/** Formats one log line, `[DD/MM/YY HH:MM:SS] LEVEL : message`, in local time. */
 export function formatLogLine(date: Date, level: LogLevel, message: string): string {
 	const day = `${twoDigits(date.getDate())}/${twoDigits(date.getMonth() + 1)}/${twoDigits(date.getFullYear() % 100)}`;
 	const time = `${twoDigits(date.getHours())}:${twoDigits(date.getMinutes())}:${twoDigits(date.getSeconds())}`;
@@ -53,7 +53,7 @@ export async function pruneLogFiles(folder: string, maxFiles: number, maxBytes: 
 }
 
 /** The log file of one run of the supervisor. Lines are written in order; `write` returns
- * false when the buffer is full, and `onDrain` tells when to write again. */
+ * false when the buffer is full, and `onDrain` calls back when writing can go on. */
 export class LogFile {
 	private readonly stream: fs.WriteStream;
 	private closed = false;

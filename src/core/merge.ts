@@ -9,11 +9,9 @@ import {
 	type DepositEntry, type EntryKind, type FileSnapshot, type MainEntry, type MergePlan, type PlannedFile,
 } from './mergePlan';
 
-export type { MergeResult } from './transaction';
+import { FS_CONCURRENCY, lstatOrUndefined, toNative } from './fsPaths';
 
-/** File system calls in flight at once. Spread over libuv's thread pool, they finish a
- * large merge faster than one call at a time; more than this gains nothing measurable. */
-const FS_CONCURRENCY = 16;
+export type { MergeResult } from './transaction';
 
 function kindOf(stat: fs.Stats): EntryKind {
 	if (stat.isFile()) {
@@ -26,22 +24,6 @@ function kindOf(stat: fs.Stats): EntryKind {
 		return 'symlink';
 	}
 	return 'other';
-}
-
-function toNative(relativePath: string): string {
-	return relativePath.split('/').join(path.sep);
-}
-
-async function lstatOrUndefined(file: string): Promise<fs.Stats | undefined> {
-	try {
-		return await fs.promises.lstat(file);
-	} catch (error) {
-		const code = (error as NodeJS.ErrnoException).code;
-		if (code === 'ENOENT' || code === 'ENOTDIR') {
-			return undefined;
-		}
-		throw error;
-	}
 }
 
 /** Lists the deposit top-down with `lstat`, leaving out ignored names. */

@@ -16,7 +16,7 @@ export interface DepositEntry {
 	mode: number;
 }
 
-/** What `lstat` found at the same relative path in `main/`. */
+/** Result of `lstat` at the same relative path in `main/`. */
 export interface MainEntry {
 	kind: EntryKind | 'missing';
 	mode: number;

@@ -15,7 +15,7 @@ export const DEFAULT_STOP_TIMEOUT_MS = 5000;
 export const DEFAULT_MIN_UPTIME_MS = 10_000;
 /** Time a check command may take before it counts as failed. */
 export const DEFAULT_CHECK_TIMEOUT_MS = 60_000;
-/** Longest time a program's lock file postpones an update. */
+/** Maximum time a program's lock file postpones an update. */
 export const DEFAULT_PROGRAM_LOCK_MAX_WAIT_MS = 10 * 60_000;
 /** Past updates whose journal and backup are kept for rollback. */
 export const DEFAULT_MAX_HISTORY = 10;

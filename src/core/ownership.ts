@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { processStartTime } from './processTree';
 import { STATE_FOLDER } from './transaction';
 
 export interface OwnerRecord {
@@ -16,7 +17,7 @@ export interface OwnerRecord {
 	/** Start time of the pid (from /proc), or undefined where /proc is missing. */
 	startTime: string | undefined;
 	hostname: string;
-	/** Who owns the root, for messages: "VS Code window" or "ota-update run". */
+	/** Name of the owner for messages, such as "a VS Code window" or "ota-update run". */
 	kind: string;
 	since: string;
 }
@@ -28,16 +29,6 @@ export class RootOwnedError extends Error {
 	) {
 		super(`${root} is already supervised by ${owner.kind} (pid ${owner.pid} on ${owner.hostname}, since ${owner.since}); stop it first.`);
 		this.name = 'RootOwnedError';
-	}
-}
-
-/** Start time of a process in clock ticks since boot, from /proc; undefined if unknown. */
-export function processStartTime(pid: number): string | undefined {
-	try {
-		const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-		return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-	} catch {
-		return undefined;
 	}
 }
 
@@ -100,7 +91,7 @@ export class OwnerLock {
 			const owner = await readRecord<OwnerRecord>(file);
 			const live = owner !== undefined && owner.hostname === os.hostname() && isSameProcessAlive(owner.pid, owner.startTime);
 			if (owner !== undefined && owner.pid === process.pid && owner.startTime === record.startTime) {
-				this.held = true; // this process already holds it through another session object
+				this.held = true; // this process already owns it through another session object
 				return;
 			}
 			if (live) {
@@ -142,7 +133,7 @@ export async function clearProgramRecord(root: string): Promise<void> {
 	await fs.promises.rm(stateFile(root, 'program.json'), { force: true });
 }
 
-/** The program an earlier supervisor left running, if its record names a live process. */
+/** Returns the program an earlier supervisor left running, if its record names a live process. */
 export async function findLeftoverProgram(root: string): Promise<ProgramRecord | undefined> {
 	const record = await readRecord<ProgramRecord>(stateFile(root, 'program.json'));
 	if (record === undefined || record.pid === process.pid) {

@@ -40,6 +40,11 @@ function readProcStat(pid: number): ProcStat | undefined {
 	return { state: fields[0], ppid: Number(fields[1]), pgrp: Number(fields[2]), startTime: fields[19] };
 }
 
+/** Returns the start time of a process in clock ticks since boot, from /proc; undefined if unknown. */
+export function processStartTime(pid: number): string | undefined {
+	return readProcStat(pid)?.startTime;
+}
+
 function listProcesses(): Map<number, ProcStat> {
 	const processes = new Map<number, ProcStat>();
 	for (const name of fs.readdirSync('/proc')) {

@@ -9,7 +9,7 @@ import { ProcessTree, stopTree, killTreeNow } from './processTree';
  * newline cannot make the engine buffer without bound. */
 const MAX_LINE_CHARS = 64 * 1024;
 /** Quiet time on the pipes after the program exited, after which they are closed even if
- * an escaped descendant still holds them. Output that is still flowing keeps them open. */
+ * an escaped descendant still has them open. Output that is still flowing keeps them open. */
 const OUTPUT_IDLE_AFTER_EXIT_MS = 500;
 
 export type OutputStream = 'stdout' | 'stderr';
@@ -71,7 +71,7 @@ export function findExecutable(command: string, envPath = process.env.PATH ?? ''
 	return undefined;
 }
 
-/** The interpreter: the configured one, else `python3`, else `python` from PATH. */
+/** Finds the interpreter: the configured one, else `python3`, else `python` from PATH. */
 export function resolvePython(configured: string | undefined): { python: string | undefined; tried: string[] } {
 	const tried = configured !== undefined ? [configured] : ['python3', 'python'];
 	for (const candidate of tried) {

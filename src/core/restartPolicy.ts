@@ -1,7 +1,7 @@
 /** First delay before restarting a program that failed; doubled after each quick failure. */
 export const RESTART_BASE_DELAY_MS = 1000;
-/** Longest delay between restarts, so a program that needs a resource (a network, a device)
- * that comes back later is retried often enough. */
+/** Maximum delay between restarts, a cap on the doubling. With `MAX_QUICK_FAILURES` at 5
+ * the longest delay reached is 8 s, because the fifth quick failure means "crashed". */
 export const RESTART_MAX_DELAY_MS = 30_000;
 /** Failures in a row, each within the minimum uptime, after which the program is "crashed". */
 export const MAX_QUICK_FAILURES = 5;

@@ -2,7 +2,7 @@
  * Updates as transactions. Before the first file moves, a journal of the update is
  * written to `<root>/.ota-update/updates/<id>/journal.json`. Each replaced or deleted
  * file of `main/` is moved into that update's `backup/` folder rather than destroyed, so
- * the update can be rolled back, and a supervisor killed at any point leaves a state that
+ * the update can be rolled back. A supervisor killed at any point leaves a state that
  * `recoverInterruptedUpdates` finishes on the next start. Every step is a `rename`, so
  * each file is at every moment whole in exactly one place: the deposit, `main/` or the
  * backup. The only exception is a move across file systems, where a file is copied and
@@ -12,12 +12,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pMap from 'p-map';
+import { FS_CONCURRENCY, lstatOrUndefined, toNative } from './fsPaths';
 import type { OtaLayout } from './layout';
 import { sameSnapshot, type FileSnapshot, type MergePlan, type PlannedFile } from './mergePlan';
 
-/** File system calls in flight at once. Spread over libuv's thread pool, they finish a
- * large merge faster than one call at a time; more than this gains nothing measurable. */
-const FS_CONCURRENCY = 16;
 /** Folder of the OTA root that holds the journals, backups and the owner lock. */
 export const STATE_FOLDER = '.ota-update';
 /** Folder beside the deposit that receives the files of a rolled-back update. */
@@ -25,14 +23,8 @@ export const REJECTED_FOLDER = 'rejected';
 
 export type UpdateStatus = 'applying' | 'applied' | 'failed' | 'rollingBack' | 'rolledBack';
 
-export interface JournalFile {
-	path: string;
-	action: 'add' | 'replace';
-	size: number;
-	mtimeMs: number;
-	mode: number;
-	sourceMode: number;
-}
+/** A planned file as the journal records it. */
+export type JournalFile = PlannedFile;
 
 /** The journal of one update, rewritten atomically at each change of status. */
 export interface Journal {
@@ -49,7 +41,7 @@ export interface Journal {
 	/** Files that changed after planning and stayed in the deposit. */
 	changed: string[];
 	finishedAt?: string;
-	/** How the update ended, for the history: e.g. why it was rolled back. */
+	/** Remark for the history, such as the reason for a rollback. */
 	note?: string;
 }
 
@@ -92,10 +84,6 @@ export class MergeFailedError extends Error {
 	}
 }
 
-function toNative(relativePath: string): string {
-	return relativePath.split('/').join(path.sep);
-}
-
 export function updatesFolder(layout: OtaLayout): string {
 	return path.join(layout.root, STATE_FOLDER, 'updates');
 }
@@ -128,18 +116,6 @@ export function newUpdateId(now = new Date()): string {
 	const date = `${at.getFullYear()}${twoDigits(at.getMonth() + 1)}${twoDigits(at.getDate())}`;
 	const clock = `${twoDigits(at.getHours())}${twoDigits(at.getMinutes())}${twoDigits(at.getSeconds())}${String(at.getMilliseconds()).padStart(3, '0')}`;
 	return `${date}-${clock}-${randomBytes(3).toString('hex')}`;
-}
-
-async function lstatOrUndefined(file: string): Promise<fs.Stats | undefined> {
-	try {
-		return await fs.promises.lstat(file);
-	} catch (error) {
-		const code = (error as NodeJS.ErrnoException).code;
-		if (code === 'ENOENT' || code === 'ENOTDIR') {
-			return undefined;
-		}
-		throw error;
-	}
 }
 
 async function snapshotOf(file: string): Promise<FileSnapshot | undefined> {
@@ -194,13 +170,13 @@ export async function listJournals(layout: OtaLayout): Promise<Journal[]> {
 /**
  * Moves a file. Within one file system this is one `rename`. Across file systems the
  * copy goes to a temporary dot-name beside the target, keeps the source's mtime, is
- * flushed to disk and renamed over the target; only then is the source removed.
+ * flushed to disk and renamed over the target. Only then is the source removed.
  */
 async function moveFile(source: string, target: string, hook: OperationHook | undefined, mode?: number): Promise<void> {
 	hook?.('move', target);
 	if (mode !== undefined) {
-		// An upload account may own the file; without ownership the bits cannot change, and
-		// the file still moves (a rename needs only write access to the folders).
+		// An upload account may own the file. Without ownership the bits cannot change, but
+		// the file still moves, because a rename needs only write access to the folders.
 		await fs.promises.chmod(source, mode).catch((error: NodeJS.ErrnoException) => {
 			if (error.code !== 'EPERM') {
 				throw error;
@@ -222,7 +198,7 @@ async function moveFile(source: string, target: string, hook: OperationHook | un
 		return;
 	}
 	// NOTE: a crash between the copy and the rename leaves this dot-named temporary file
-	// beside the target; it is ignored by every merge and safe to delete.
+	// beside the target. Every merge ignores it, and it is safe to delete.
 	const temporary = path.join(path.dirname(target), `.ota-update-${randomBytes(6).toString('hex')}.tmp`);
 	try {
 		await fs.promises.copyFile(source, temporary, fs.constants.COPYFILE_EXCL);
@@ -279,7 +255,7 @@ async function removeEmptyFolders(folders: readonly string[], base: string): Pro
 	const deepestFirst = [...folders].sort((a, b) => b.split('/').length - a.split('/').length);
 	for (const folder of deepestFirst) {
 		await fs.promises.rmdir(path.join(base, toNative(folder))).catch((error: NodeJS.ErrnoException) => {
-			// A folder that still holds ignored or changed files stays.
+			// A folder that still contains ignored or changed files stays.
 			if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST' && error.code !== 'ENOENT') {
 				throw error;
 			}
@@ -436,7 +412,7 @@ export async function applyUpdate(layout: OtaLayout, plan: MergePlan, options: T
 	return result;
 }
 
-/** What recovery did with one interrupted update. */
+/** Outcome of the recovery of one interrupted update. */
 export interface RecoveryResult {
 	id: string;
 	/** Files moved into place to finish the update. */
@@ -571,7 +547,7 @@ export async function rollBackUpdate(layout: OtaLayout, journal: Journal, note: 
 		const backup = backupPath(layout, journal.id, deletion);
 		if (await lstatOrUndefined(backup) !== undefined) {
 			// NOTE: this fails when the rolled-back version wrote other files into a folder
-			// that has the name of a deleted file; the rollback then stays unfinished.
+			// that has the name of a deleted file. The rollback then stays unfinished.
 			await moveInto(backup, path.join(layout.main, toNative(deletion)), hook);
 			result.restored.push(deletion);
 		}

@@ -106,7 +106,7 @@ export class RootRegistry implements vscode.Disposable {
 		}
 	}
 
-	/** The stop signal to every program's tree, synchronously, without waiting. */
+	/** Sends the stop signal to every program's tree synchronously, without waiting. */
 	signalNow(): void {
 		for (const controller of this.controllers) {
 			controller.signalNow();
