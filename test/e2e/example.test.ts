@@ -1,28 +1,20 @@
 // End-to-end tests of the packaged extension in real VS Code (code-server and headless
 // chromium), driven through the command palette, the status bar and the Output panel.
 //
-// Needs `node scripts/setup-e2e.mjs` and `npm run package` first. OTA_VSIX selects another
-// .vsix. OTA_E2E_KEEP=1 keeps the temporary workspaces and code-server folders for inspection.
+// Needs `node scripts/setup-e2e.mjs` and `npm run package` first; support.ts lists the
+// environment variables that change what a run keeps and writes.
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 
-import { openWorkbench, processesWithCwdUnder, REPO_ROOT, waitFor, type Workbench, type WorkbenchOptions } from './harness';
+import { processesWithCwdUnder, waitFor } from './harness';
+import { copyUpdateInto, createWorkspace, docsImagePath, listFiles, OUTPUT_CHANNEL, removeWorkspace, UPDATE_DIR, vsixPath, withWorkbench } from './support';
 
-const EXAMPLE_DIR = path.join(REPO_ROOT, 'example');
-const UPDATE_DIR = path.join(EXAMPLE_DIR, 'update');
-// The README's screenshot is rewritten only on request (OTA_UPDATE_DOCS_IMAGES=1), so that a
-// test run leaves the working tree clean; otherwise it goes to test-results/.
-const SCREENSHOT_PATH = process.env.OTA_UPDATE_DOCS_IMAGES === '1'
-	? path.join(REPO_ROOT, 'docs', 'images', 'update-in-vscode.png')
-	: path.join(REPO_ROOT, 'test-results', 'update-in-vscode.png');
-const FAILURE_SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-results');
-const OUTPUT_CHANNEL = 'Python OTA Update';
-const KEEP_TEMP = process.env.OTA_E2E_KEEP === '1';
+// The README's screenshot is rewritten only on request (OTA_UPDATE_DOCS_IMAGES=1).
+const SCREENSHOT_PATH = docsImagePath('docs/images/update-in-vscode.png');
 
 // Starting the program includes finding a Python interpreter. An update includes the settle
 // time, stopping the old program and starting the new one. Both take a few seconds here, and
@@ -33,87 +25,6 @@ const TEST_TIMEOUT_MS = 180_000;
 // A restricted workspace must show that nothing happens, which needs a window of time: three
 // print intervals of the example program (2 s each), far beyond the 500 ms settle time.
 const RESTRICTED_OBSERVATION_MS = 6_000;
-
-function vsixPath(): string {
-  const vsix = process.env.OTA_VSIX
-    ? path.resolve(process.env.OTA_VSIX)
-    : path.join(REPO_ROOT, 'dist-vsix', 'python-ota-update.vsix');
-  if (!existsSync(vsix)) {
-    throw new Error(`Extension package not found: ${vsix}. Build it with "npm run package", or set OTA_VSIX to a .vsix file.`);
-  }
-  return vsix;
-}
-
-// Copies example/ without update/ into `example/` of a new temporary folder, with a short settle
-// time so that an update starts half a second after the copy into deposit/.
-async function createWorkspace(): Promise<string> {
-  const parent = await fs.mkdtemp(path.join(os.tmpdir(), 'ota-e2e-'));
-  const workspace = path.join(parent, 'example');
-  await fs.cp(EXAMPLE_DIR, workspace, { recursive: true, filter: (source) => source !== UPDATE_DIR });
-  await fs.mkdir(path.join(workspace, 'deposit'), { recursive: true });
-  await fs.mkdir(path.join(workspace, '.vscode'), { recursive: true });
-  const settings = { 'pythonOta.settleTime': 500 };
-  await fs.writeFile(path.join(workspace, '.vscode', 'settings.json'), `${JSON.stringify(settings, null, 2)}\n`);
-  return workspace;
-}
-
-async function listFiles(root: string, relative = ''): Promise<string[]> {
-  const files: string[] = [];
-  for (const entry of await fs.readdir(path.join(root, relative), { withFileTypes: true })) {
-    const entryPath = path.join(relative, entry.name);
-    if (entry.isDirectory()) {
-      files.push(...(await listFiles(root, entryPath)));
-    } else {
-      files.push(entryPath);
-    }
-  }
-  return files;
-}
-
-async function copyUpdateInto(depositDir: string): Promise<string[]> {
-  const files = await listFiles(UPDATE_DIR);
-  for (const file of files) {
-    await fs.mkdir(path.dirname(path.join(depositDir, file)), { recursive: true });
-    await fs.copyFile(path.join(UPDATE_DIR, file), path.join(depositDir, file));
-  }
-  return files;
-}
-
-/**
- * Opens the workbench, runs `body` and always closes it. On failure, saves a screenshot to
- * test-results/ and reports what code-server printed and the page's errors.
- */
-async function withWorkbench(
-  t: TestContext,
-  options: WorkbenchOptions,
-  body: (workbench: Workbench) => Promise<void>,
-): Promise<void> {
-  const workbench = await openWorkbench({ ...options, keepTempDir: KEEP_TEMP, log: (line) => t.diagnostic(line) });
-  try {
-    await body(workbench);
-  } catch (error) {
-    const slug = t.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
-    const screenshot = path.join(FAILURE_SCREENSHOT_DIR, `e2e-${slug}.png`);
-    await workbench.screenshot(screenshot).catch((screenshotError: Error) => {
-      t.diagnostic(`Saving the failure screenshot failed: ${screenshotError.message}`);
-    });
-    t.diagnostic(`Status bar: ${await workbench.describeStatusBar().catch(() => '(unavailable)')}`);
-    t.diagnostic(`code-server output:\n${workbench.server.outputTail()}`);
-    t.diagnostic(`Page errors: ${workbench.pageErrors.slice(-10).join('\n') || 'none'}`);
-    throw error;
-  } finally {
-    if (workbench.blockedRequests.length > 0) {
-      t.diagnostic(`Requests blocked because their host is not 127.0.0.1: ${workbench.blockedRequests.join(', ')}`);
-    }
-    await workbench.close();
-  }
-}
-
-async function removeWorkspace(workspace: string): Promise<void> {
-  if (!KEEP_TEMP) {
-    await fs.rm(path.dirname(workspace), { recursive: true, force: true });
-  }
-}
 
 test('deposit update restarts the program', { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const vsix = vsixPath();
