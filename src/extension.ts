@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { registerCommands } from './extension/commands';
 import { OutputBatcher } from './extension/outputBatcher';
 import { RootRegistry } from './extension/rootRegistry';
+import { OtaTree } from './extension/tree/otaTree';
 
 /** Time the program gets to exit after the stop signal when the editor shuts down; VS Code
  * waits about 5 s for `deactivate`, and SIGKILL plus reaping must fit in what is left. */
@@ -15,6 +16,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 	registry = new RootRegistry(output, channel);
 	context.subscriptions.push(channel, output);
 	registerCommands(context, registry, channel);
+	context.subscriptions.push(new OtaTree(registry));
 	context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(() => void registry?.autoStartAll()));
 	registerHostExitHandlers(context);
 	await registry.refresh();

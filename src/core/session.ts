@@ -137,6 +137,21 @@ export class Session {
 		return this.lastProblemsValue;
 	}
 
+	/** Deposit files (relative, with `/`) whose changes wait for the deposit to settle. */
+	get waitingFiles(): readonly string[] {
+		return this.tracker?.pendingPaths() ?? [];
+	}
+
+	/** Whether the ignore patterns (and the marker file) keep a deposit path out of updates. */
+	ignores(relativePath: string, isFolder: boolean): boolean {
+		return this.isIgnored(relativePath, isFolder);
+	}
+
+	/** What an update would do with the deposit as it is now; reads only, moves nothing. */
+	previewDeposit(): Promise<MergePlan & { hasDeletionList: boolean }> {
+		return planDeposit(this.layout, this.isIgnored);
+	}
+
 	/** True when no timer of the session is armed: what an idle session must look like. */
 	get isIdle(): boolean {
 		return this.restartTimer === undefined && !(this.tracker?.isTimerArmed ?? false);

@@ -5,6 +5,7 @@ import type { Journal } from '../core/transaction';
 import type { RootController } from './rootController';
 import type { RootRegistry } from './rootRegistry';
 import { rootOf } from './roots';
+import { registerTreeCommands } from './tree/treeCommands';
 
 const t = vscode.l10n.t;
 
@@ -30,8 +31,12 @@ async function requireTrust(): Promise<boolean> {
  */
 async function pickRoot(registry: RootRegistry, argument: unknown): Promise<RootController | undefined> {
 	const roots = registry.all;
-	if (typeof argument === 'string') {
-		const match = roots.find((controller) => controller.root === argument);
+	// The status bar passes the root's path; tree nodes carry it in `root`.
+	const rootPath = typeof argument === 'object' && argument !== null && typeof (argument as { root?: unknown }).root === 'string'
+		? (argument as { root: string }).root
+		: argument;
+	if (typeof rootPath === 'string') {
+		const match = roots.find((controller) => controller.root === rootPath);
 		if (match !== undefined) {
 			return match;
 		}
@@ -157,8 +162,8 @@ async function showHistory(controller: RootController): Promise<void> {
 }
 
 export function registerCommands(context: vscode.ExtensionContext, registry: RootRegistry, channel: vscode.LogOutputChannel): void {
-	const withRoot = (action: (controller: RootController) => Promise<unknown>) => async (argument?: unknown): Promise<void> => {
-		if (!(await requireTrust())) {
+	const withRoot = (action: (controller: RootController) => Promise<unknown>, needsTrust = true) => async (argument?: unknown): Promise<void> => {
+		if (needsTrust && !(await requireTrust())) {
 			return;
 		}
 		const controller = await pickRoot(registry, argument);
@@ -181,4 +186,5 @@ export function registerCommands(context: vscode.ExtensionContext, registry: Roo
 		vscode.commands.registerCommand('pythonOta.showHistory', withRoot((controller) => showHistory(controller))),
 		vscode.commands.registerCommand('pythonOta.showLog', () => channel.show(true)),
 	);
+	registerTreeCommands(context, withRoot);
 }

@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { describeNotice, describeState } from '../core/describe';
 import { levelOf, type Notice, type SessionState } from '../core/events';
 import type { OtaOptions } from '../core/options';
-import type { MergeProblem } from '../core/mergePlan';
+import type { MergePlan, MergeProblem } from '../core/mergePlan';
 import { RootOwnedError } from '../core/ownership';
 import { Session, type UpdateOutcome } from '../core/session';
 import type { Journal, RollbackResult } from '../core/transaction';
@@ -13,6 +13,9 @@ import { StatusItem } from './statusItem';
 const t = vscode.l10n.t;
 
 const CHANNEL_LEVELS = { INFO: 'info', DEBUG: 'info', WARNING: 'warn', ERROR: 'error' } as const;
+
+/** What changed in a root: its state, what the deposit holds or will do, or main/. */
+export type RootChange = 'state' | 'deposit' | 'main';
 
 export interface RootInfo {
 	folder: vscode.WorkspaceFolder;
@@ -40,6 +43,11 @@ export class RootController implements vscode.Disposable {
 	/** Set when the last batch was rejected, until an update applies; shown in the status bar. */
 	private lastUpdateRejected = false;
 	private python: string | undefined;
+	/** Set when no interpreter could be found, until a program starts. */
+	private pythonMissingValue = false;
+	private readonly changeEmitter = new vscode.EventEmitter<RootChange>();
+	/** Fires when the engine changed the state, the deposit's outlook or main/. */
+	readonly onDidChange = this.changeEmitter.event;
 
 	constructor(
 		private info: RootInfo,
@@ -73,13 +81,53 @@ export class RootController implements vscode.Disposable {
 		return this.session.logFilePath;
 	}
 
+	get options(): OtaOptions {
+		return this.info.options;
+	}
+
+	get rootUri(): vscode.Uri {
+		return vscode.Uri.file(this.info.root);
+	}
+
+	get pythonMissing(): boolean {
+		return this.pythonMissingValue;
+	}
+
+	/** Deposit files (relative, with `/`) that wait for the deposit to settle. */
+	get waitingFiles(): readonly string[] {
+		return this.session.waitingFiles;
+	}
+
+	/** Problems of the last rejected batch, until an update applies. */
+	get lastProblems(): readonly MergeProblem[] {
+		return this.session.lastProblems;
+	}
+
+	ignores(relativePath: string, isFolder: boolean): boolean {
+		return this.session.ignores(relativePath, isFolder);
+	}
+
+	previewDeposit(): Promise<MergePlan & { hasDeletionList: boolean }> {
+		return this.session.previewDeposit();
+	}
+
+	/** The newest update that is still applied, if any. */
+	async lastUpdate(): Promise<Journal | undefined> {
+		const newest = (await this.session.history())[0];
+		return newest?.status === 'applied' ? newest : undefined;
+	}
+
 	private createSession(options: OtaOptions): Session {
 		const session = new Session({ root: this.info.root, options, ownerKind: t('a VS Code window') });
 		this.unsubscribe = [
-			session.on('state', (state) => this.render(state)),
+			session.on('state', (state) => {
+				this.render(state);
+				this.changeEmitter.fire('state');
+			}),
 			session.on('depositWaiting', (waiting) => {
 				this.depositWaiting = waiting;
 				this.render(session.state);
+				this.changeEmitter.fire('deposit');
 			}),
 			session.on('notice', (notice) => this.onNotice(notice)),
 			session.on('output', (stream, line) => this.output.add(stream === 'stdout' ? 'info' : 'warn', `[${this.label}] [${stream}] ${line}`)),
@@ -157,10 +205,12 @@ export class RootController implements vscode.Disposable {
 		for (const line of describeNotice(notice, t).split('\n')) {
 			this.output.add(channelLevel, `[${this.label}] [supervisor] ${line}`);
 		}
+		this.fireChangesOf(notice);
 		switch (notice.code) {
 			case 'PROGRAM_STARTED':
 				this.startedAt = new Date();
 				this.python = notice.python;
+				this.pythonMissingValue = false;
 				break;
 			case 'CRASHED':
 				this.output.flush();
@@ -173,11 +223,11 @@ export class RootController implements vscode.Disposable {
 				void this.showError(t('{0}: the update was rejected and nothing was moved. The log names each path and what to do.', this.label));
 				break;
 			case 'UPDATE_APPLIED':
+				void vscode.commands.executeCommand('setContext', 'pythonOta.updated', true);
+				this.clearRejection();
+				break;
 			case 'REJECTION_CLEARED':
-				this.lastUpdateRejected = false;
-				this.rolledBack = false;
-				this.diagnostics.clear();
-				this.render(this.session.state);
+				this.clearRejection();
 				break;
 			case 'ROLLED_BACK':
 				this.lastUpdateRejected = false;
@@ -192,7 +242,36 @@ export class RootController implements vscode.Disposable {
 				void this.showError(t('{0}: the merge failed: {1}', this.label, notice.message));
 				break;
 			case 'PYTHON_NOT_FOUND':
+				this.pythonMissingValue = true;
 				void this.showMissingPython(notice.tried);
+				break;
+		}
+	}
+
+	private clearRejection(): void {
+		this.lastUpdateRejected = false;
+		this.rolledBack = false;
+		this.diagnostics.clear();
+		this.render(this.session.state);
+	}
+
+	private fireChangesOf(notice: Notice): void {
+		switch (notice.code) {
+			case 'UPDATE_APPLIED':
+			case 'ROLLED_BACK':
+			case 'UPDATE_RECOVERED':
+				this.changeEmitter.fire('main');
+				this.changeEmitter.fire('deposit');
+				break;
+			case 'UPDATE_REJECTED':
+			case 'REJECTION_CLEARED':
+			case 'UNSETTLED_LEFT':
+			case 'BATCH_CHANGED_DURING_STOP':
+				this.changeEmitter.fire('deposit');
+				break;
+			case 'PYTHON_NOT_FOUND':
+			case 'PROGRAM_STARTED':
+				this.changeEmitter.fire('state');
 				break;
 		}
 	}
@@ -283,5 +362,6 @@ export class RootController implements vscode.Disposable {
 			remove();
 		}
 		this.status.dispose();
+		this.changeEmitter.dispose();
 	}
 }

@@ -19,12 +19,16 @@ export class RootRegistry implements vscode.Disposable {
 	private readonly reportedProblems = new Set<string>();
 
 	private readonly diagnostics = vscode.languages.createDiagnosticCollection('pythonOta');
+	private readonly rootsEmitter = new vscode.EventEmitter<void>();
+	/** Fires when roots were added or removed. */
+	readonly onDidChangeRoots = this.rootsEmitter.event;
+	private stateListeners: vscode.Disposable[] = [];
 
 	constructor(
 		private readonly output: OutputBatcher,
 		private readonly channel: vscode.LogOutputChannel,
 	) {
-		this.disposables.push(this.diagnostics);
+		this.disposables.push(this.diagnostics, this.rootsEmitter);
 		this.disposables.push(
 			vscode.workspace.onDidChangeWorkspaceFolders(() => void this.refresh()),
 			vscode.workspace.onDidChangeConfiguration((event) => this.onConfigurationChanged(event)),
@@ -61,10 +65,32 @@ export class RootRegistry implements vscode.Disposable {
 			.map((info) => new RootController(info, this.output, this.diagnostics, this.labelOf(info.folder, info.root), showLabels));
 		this.controllers = [...kept, ...added];
 		void vscode.commands.executeCommand('setContext', 'pythonOta.hasRoot', this.controllers.length > 0);
+		this.listenToStates();
 		await Promise.all(gone.map((controller) => controller.dispose()));
+		if (added.length > 0 || gone.length > 0) {
+			this.rootsEmitter.fire();
+		}
 		if (vscode.workspace.isTrusted) {
 			await Promise.all(added.map((controller) => this.autoStart(controller)));
 		}
+	}
+
+	/** Keeps the context keys that choose the view's title actions in step with every root's state. */
+	private listenToStates(): void {
+		for (const listener of this.stateListeners) {
+			listener.dispose();
+		}
+		const update = (): void => {
+			const states = this.controllers.map((controller) => controller.state);
+			void vscode.commands.executeCommand('setContext', 'pythonOta.canStart', states.some((state) => state === 'stopped' || state === 'exited' || state === 'crashed'));
+			void vscode.commands.executeCommand('setContext', 'pythonOta.canStop', states.some((state) => state !== 'stopped'));
+		};
+		this.stateListeners = this.controllers.map((controller) => controller.onDidChange((change) => {
+			if (change === 'state') {
+				update();
+			}
+		}));
+		update();
 	}
 
 	private labelOf(folder: vscode.WorkspaceFolder, root: string): string {
@@ -124,6 +150,9 @@ export class RootRegistry implements vscode.Disposable {
 	async dispose(graceMs?: number): Promise<void> {
 		for (const disposable of this.disposables) {
 			disposable.dispose();
+		}
+		for (const listener of this.stateListeners) {
+			listener.dispose();
 		}
 		const controllers = this.controllers;
 		this.controllers = [];

@@ -1,0 +1,80 @@
+/**
+ * What the next update will do with each deposit entry, and what the last update did to
+ * `main/`: the data behind the marks that editors show next to file names.
+ */
+import { DELETION_LIST } from './merge';
+import type { MergePlan, MergeProblem } from './mergePlan';
+import type { Journal } from './transaction';
+
+export type DepositMarkKind = 'add' | 'replace' | 'waiting' | 'rejected' | 'deletionList';
+
+export interface DepositMark {
+	kind: DepositMarkKind;
+	/** For `rejected`: the problems that name this path or a path inside it. */
+	problems?: MergeProblem[];
+	/** For `deletionList`: how many paths of `main/` it removes. */
+	deletions?: number;
+}
+
+export type MainMarkKind = 'added' | 'replaced';
+
+/**
+ * Marks of deposit paths (relative, with `/`). A rejection outranks waiting, which outranks
+ * add and replace: a file that is still changing is not yet what will be merged. Problems
+ * also mark each folder above their path, so that a collapsed folder shows them.
+ */
+export function depositMarks(
+	plan: Pick<MergePlan, 'files' | 'problems' | 'deletions'>,
+	lastProblems: readonly MergeProblem[],
+	waiting: readonly string[],
+	hasDeletionList: boolean,
+): Map<string, DepositMark> {
+	const marks = new Map<string, DepositMark>();
+	for (const file of plan.files) {
+		marks.set(file.path, { kind: file.action });
+	}
+	if (hasDeletionList) {
+		marks.set(DELETION_LIST, { kind: 'deletionList', deletions: plan.deletions.length });
+	}
+	for (const file of waiting) {
+		marks.set(file, { kind: 'waiting' });
+	}
+	const problems = [...plan.problems, ...lastProblems.filter((problem) => !plan.problems.some((known) => sameProblem(known, problem)))];
+	for (const problem of problems) {
+		if (problem.code === 'CHECK_FAILED') {
+			continue; // it names a command, not a path
+		}
+		const target = problem.code === 'INVALID_DELETION' ? DELETION_LIST : problem.path;
+		for (const path of [target, ...ancestorsOf(target)]) {
+			const mark = marks.get(path);
+			if (mark?.kind === 'rejected') {
+				mark.problems?.push(problem);
+			} else {
+				marks.set(path, { kind: 'rejected', problems: [problem] });
+			}
+		}
+	}
+	return marks;
+}
+
+/** Marks of `main/` paths that the given update added or replaced. */
+export function mainMarks(journal: Journal | undefined): Map<string, MainMarkKind> {
+	const marks = new Map<string, MainMarkKind>();
+	for (const file of journal?.files ?? []) {
+		marks.set(file.path, file.action === 'add' ? 'added' : 'replaced');
+	}
+	return marks;
+}
+
+function sameProblem(a: MergeProblem, b: MergeProblem): boolean {
+	return a.code === b.code && a.path === b.path;
+}
+
+function ancestorsOf(relativePath: string): string[] {
+	const parts = relativePath.split('/');
+	const ancestors: string[] = [];
+	for (let depth = parts.length - 1; depth > 0; depth--) {
+		ancestors.push(parts.slice(0, depth).join('/'));
+	}
+	return ancestors;
+}
