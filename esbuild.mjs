@@ -1,6 +1,25 @@
 // Bundles the extension and the headless command into CommonJS files for Node 20.
 // `--production` minifies and drops source maps; `--watch` rebuilds on change.
+import * as fs from 'node:fs/promises';
 import * as esbuild from 'esbuild';
+
+// @stroncium/procfs (used by the trash package on Linux) loads its parsers with
+// require(`./parsers/${name}`). esbuild bundles every file that the template can name, but
+// under keys that end in `.js`, so the lookup without the extension fails at run time.
+// Adding the extension in the source makes the keys and the lookup agree.
+const procfsParsersWithExtension = {
+	name: 'procfs-parsers-with-extension',
+	setup(build) {
+		build.onLoad({ filter: /@stroncium[\\/]procfs[\\/]lib[\\/]parsers\.js$/ }, async (args) => {
+			const source = await fs.readFile(args.path, 'utf8');
+			const patched = source.replace('require(`./parsers/${name}`)', 'require(`./parsers/${name}.js`)');
+			if (patched === source) {
+				throw new Error(`${args.path} no longer loads its parsers as expected; check the trash package on Linux.`);
+			}
+			return { contents: patched, loader: 'js' };
+		});
+	},
+};
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
@@ -22,6 +41,7 @@ const context = await esbuild.context({
 	sourcemap: production ? false : 'linked',
 	sourcesContent: false,
 	logLevel: 'warning',
+	plugins: [procfsParsersWithExtension],
 });
 
 if (watch) {

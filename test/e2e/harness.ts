@@ -316,8 +316,10 @@ export class CodeServer {
   }
 
   /** Returns the workbench URL that opens `folder`, which must be an absolute path. */
+  /** Page URL that opens a folder, or a multi-root workspace when given a `.code-workspace` file. */
   folderUrl(folder: string): string {
-    return `${this.baseUrl}/?folder=${encodeURIComponent(path.resolve(folder))}`;
+    const kind = folder.endsWith('.code-workspace') ? 'workspace' : 'folder';
+    return `${this.baseUrl}/?${kind}=${encodeURIComponent(path.resolve(folder))}`;
   }
 
   /** Returns the last `lineCount` lines that code-server printed. */
@@ -687,6 +689,13 @@ export class Workbench {
   async runCommand(title: string, timeoutMs = DEFAULT_WAIT_TIMEOUT_MS): Promise<void> {
     await this.pickFromQuickInput({ key: 'F1', text: `>${title}`, label: title, timeoutMs });
     this.log(`workbench: ran "${title}"`);
+  }
+
+  /** Runs a command through the command palette and picks `choice` in the quick pick that it opens. */
+  async runCommandAndPick(title: string, choice: string, timeoutMs = DEFAULT_WAIT_TIMEOUT_MS): Promise<void> {
+    await this.pickFromQuickInput({ key: 'F1', text: `>${title}`, label: title, timeoutMs, opensAnother: true });
+    await this.pickFromQuickInput({ text: '', label: choice, timeoutMs });
+    this.log(`workbench: ran "${title}" for "${choice}"`);
   }
 
   private async openQuickInput(key: string, timeoutMs: number): Promise<void> {

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 
 import { waitFor } from './harness';
-import { Sidebar } from './sidebar';
+import { sameText, Sidebar } from './sidebar';
 import { copyUpdateInto, createWorkspace, docsImagePath, KEEP_TEMP, OUTPUT_CHANNEL, removeWorkspace, vsixPath, withWorkbench, writeSettings } from './support';
 
 // Deadlines for what the tree shows after a change on disk (a watcher event and a short
@@ -21,7 +21,7 @@ const TREE_TIMEOUT_MS = 15_000;
 const PROGRAM_TIMEOUT_MS = 30_000;
 const TEST_TIMEOUT_MS = 180_000;
 
-test('sidebar marks deposit files, compares one with main/ and shows what the update changed', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+test('sidebar marks, diff and apply', { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const workspace = await createWorkspace();
   const depositDir = path.join(workspace, 'deposit');
   try {
@@ -34,13 +34,15 @@ test('sidebar marks deposit files, compares one with main/ and shows what the up
       // Supervision is off, so the files stay in the deposit and show what an update would do.
       await copyUpdateInto(depositDir);
       await fs.writeFile(path.join(depositDir, 'notes.txt.part'), 'an upload in progress\n');
-      const replacing = await sidebar.waitForRow('Deposit', 'main.py marked R', (row) => row.label === 'main.py' && row.badge === 'R', { timeoutMs: TREE_TIMEOUT_MS });
-      assert.match(replacing.ariaLabel, /replaces/, 'the tooltip of a replacing file says so');
+      // The badge comes from the decoration provider and the tooltip from the tree item, which
+      // redraw one after the other.
+      await sidebar.waitForRow('Deposit', 'main.py marked R, with a tooltip that says it replaces', (row) =>
+        row.label === 'main.py' && row.badge === 'R' && /replaces/.test(row.ariaLabel), { timeoutMs: TREE_TIMEOUT_MS });
       const ignored = await sidebar.waitForRow('Deposit', 'notes.txt.part marked I', (row) => row.label === 'notes.txt.part' && row.badge === 'I');
       assert.equal(ignored.description, 'ignored');
       await sidebar.clickRow('data');
-      const adding = await sidebar.waitForRow('Deposit', 'data/extra.txt marked A', (row) => row.label === 'extra.txt' && row.badge === 'A');
-      assert.match(adding.ariaLabel, /adds/, 'the tooltip of an added file says so');
+      await sidebar.waitForRow('Deposit', 'data/extra.txt marked A, with a tooltip that says it adds', (row) =>
+        row.label === 'extra.txt' && row.badge === 'A' && /adds/.test(row.ariaLabel));
       assert.ok(!(await sidebar.section('Main')).some((row) => row.badge !== ''), 'main/ has no marks before any update');
 
       await sidebar.clickInlineAction('main.py', 'Compare with main/');
@@ -52,11 +54,20 @@ test('sidebar marks deposit files, compares one with main/ and shows what the up
         return /"v1"/.test(text) && /"v2"/.test(text);
       }, { timeoutMs: TREE_TIMEOUT_MS });
 
+      // The upload temporary goes to the trash, after a confirmation, and nowhere else.
+      await sidebar.clickInlineAction('notes.txt.part', 'Remove from Deposit');
+      await workbench.page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Move to Trash' }).click();
+      await sidebar.waitForNoRow('Deposit', 'notes.txt.part', (row) => row.label === 'notes.txt.part', { timeoutMs: TREE_TIMEOUT_MS });
+      assert.ok(!existsSync(path.join(depositDir, 'notes.txt.part')), 'deposit/notes.txt.part is removed');
+      // The harness gives code-server XDG_DATA_HOME=<temp>/xdg-data, where the freedesktop trash lives.
+      const trashed = await trashedCopy(path.join(workbench.server.tempDir, 'xdg-data', 'Trash'), path.join(depositDir, 'notes.txt.part'));
+      assert.equal(trashed, 'an upload in progress\n', 'the removed file is in the trash of the server\'s user');
+
       await sidebar.screenshot(docsImagePath('media/walkthrough/deposit.png'));
       await sidebar.clickTitleAction('Apply Deposit Now');
       await sidebar.waitForNoRow('Deposit', 'main.py', (row) => row.label === 'main.py', { timeoutMs: PROGRAM_TIMEOUT_MS });
-      const replaced = await sidebar.waitForRow('Main', 'main/main.py marked U', (row) => row.label === 'main.py' && row.badge === 'U', { timeoutMs: TREE_TIMEOUT_MS });
-      assert.match(replaced.ariaLabel, /Replaced by the last update/);
+      await sidebar.waitForRow('Main', 'main/main.py marked U, replaced by the last update', (row) =>
+        row.label === 'main.py' && row.badge === 'U' && /Replaced by the last update/.test(row.ariaLabel), { timeoutMs: TREE_TIMEOUT_MS });
       await sidebar.waitForRow('Main', 'main/data marked', (row) => row.label === 'data');
       const message = (await sidebar.section('Main')).find((row) => row.label === 'message.txt');
       assert.equal(message?.badge, '', 'main/message.txt, which the update did not touch, has no mark');
@@ -69,7 +80,23 @@ test('sidebar marks deposit files, compares one with main/ and shows what the up
   }
 });
 
-test('welcome content initializes an empty folder, and the first deposit starts the program', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+/**
+ * Returns the content of the file that a freedesktop trash keeps for `original`: its `info/`
+ * entry records the original path, and `files/` has the file under the same name.
+ */
+async function trashedCopy(trash: string, original: string): Promise<string | undefined> {
+  const infos = await fs.readdir(path.join(trash, 'info')).catch(() => []);
+  for (const info of infos) {
+    const text = await fs.readFile(path.join(trash, 'info', info), 'utf8');
+    const recorded = /^Path=(.*)$/m.exec(text)?.[1];
+    if (recorded !== undefined && decodeURIComponent(recorded) === original) {
+      return fs.readFile(path.join(trash, 'files', info.replace(/\.trashinfo$/, '')), 'utf8');
+    }
+  }
+  return undefined;
+}
+
+test('sidebar welcome initializes empty folder', { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const parent = await fs.mkdtemp(path.join(os.tmpdir(), 'ota-e2e-'));
   const workspace = path.join(parent, 'device');
   await fs.mkdir(workspace);
@@ -119,5 +146,48 @@ test('welcome content initializes an empty folder, and the first deposit starts 
     if (!KEEP_TEMP) {
       await fs.rm(parent, { recursive: true, force: true });
     }
+  }
+});
+
+test('sidebar multi-root with odd names', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const plain = await createWorkspace('plain');
+  const parent = path.dirname(plain);
+  // A decomposed "é" (e + U+0301), as macOS file names have it, beside "#", "%" and Cyrillic.
+  const oddName = 'Cafe\u0301 #1 %20 Привет';
+  const oddFolder = path.join(parent, oddName);
+  const oddRoot = path.join(oddFolder, 'device ota');
+  await fs.mkdir(oddFolder);
+  await fs.cp(path.join(plain, 'main'), path.join(oddRoot, 'main'), { recursive: true });
+  await fs.mkdir(path.join(oddRoot, 'deposit'));
+  await writeSettings(oddFolder, { 'pythonOta.root': 'device ota' });
+  const workspaceFile = path.join(parent, 'devices.code-workspace');
+  await fs.writeFile(workspaceFile, JSON.stringify({ folders: [{ path: plain }, { path: oddFolder }], settings: { 'pythonOta.settleTime': 500 } }, null, 2));
+  const oddLabel = `${oddName}/device ota`;
+  try {
+    await withWorkbench(t, { folder: workspaceFile, vsixPaths: [vsixPath()] }, async (workbench) => {
+      const sidebar = new Sidebar(workbench);
+      await sidebar.open();
+      await sidebar.waitForRow('Main', 'main.py of the plain root', (row) => row.label === 'main.py', { root: 'plain', timeoutMs: TREE_TIMEOUT_MS });
+      await sidebar.waitForRow('Main', 'main.py of the oddly named root', (row) => row.label === 'main.py', { root: oddLabel });
+
+      await copyUpdateInto(path.join(oddRoot, 'deposit'));
+      await sidebar.waitForRow('Deposit', 'main.py marked R', (row) => row.label === 'main.py' && row.badge === 'R', { root: oddLabel, timeoutMs: TREE_TIMEOUT_MS });
+      assert.ok(!(await sidebar.section('Deposit', 'plain')).some((row) => row.label === 'main.py'), 'the plain root\'s deposit stays empty');
+
+      // With two roots, Start asks which one.
+      await workbench.runCommandAndPick('Python OTA: Start', oddLabel);
+      await sidebar.waitForRow('Main', 'main.py marked U after the update', (row) => row.label === 'main.py' && row.badge === 'U', { root: oddLabel, timeoutMs: PROGRAM_TIMEOUT_MS });
+      await workbench.openOutputChannel(OUTPUT_CHANNEL);
+      await workbench.waitForOutputLine(/\[v2\]/, { timeoutMs: PROGRAM_TIMEOUT_MS });
+      const merged = await fs.readFile(path.join(oddRoot, 'main', 'main.py'), 'utf8');
+      assert.match(merged, /VERSION = "v2"/, 'the update went into the oddly named root');
+      assert.match(await fs.readFile(path.join(plain, 'main', 'main.py'), 'utf8'), /VERSION = "v1"/, 'the plain root is untouched');
+      const statusTexts = (await workbench.statusBarItems()).map((item) => item.text.normalize('NFC')).filter((text) => text.startsWith('OTA:'));
+      t.diagnostic(`Status bar: ${JSON.stringify(statusTexts)}`);
+      assert.ok(statusTexts.some((text) => text.includes('running') && text.includes(oddLabel.normalize('NFC'))), 'the odd root has a running status item');
+      assert.ok(statusTexts.some((text) => text.includes('stopped') && text.includes('plain')), 'the plain root has its own, stopped status item');
+    });
+  } finally {
+    await removeWorkspace(plain);
   }
 });

@@ -60,26 +60,21 @@ export class Sidebar {
     await this.page.locator(`${SIDEBAR} .composite.title`).filter({ hasText: /Python OTA Update/i }).waitFor({ state: 'visible' });
   }
 
-  /** The rows rendered now, from top to bottom. */
+  /** Returns the rows rendered now, from top to bottom. */
   async rows(): Promise<TreeRow[]> {
     return this.page.locator(ROWS).evaluateAll(new Function(`return ${READ_ROWS_SOURCE}`)() as (rows: Element[]) => TreeRow[]);
   }
 
-  /** Rows under a top-level section ("Deposit" or "Main") of the only root, in order. */
-  async section(name: string): Promise<TreeRow[]> {
-    const rows = await this.rows();
-    const start = rows.findIndex((row) => row.label === name && row.level === 1);
-    if (start < 0) {
-      return [];
+  /**
+   * Rows under a section ("Deposit" or "Main"), in order. With several roots, `root` names the
+   * root node of the section; labels are compared in Unicode normal form C.
+   */
+  async section(name: string, root?: string): Promise<TreeRow[]> {
+    let rows = await this.rows();
+    if (root !== undefined) {
+      rows = childrenOf(rows, (row) => row.level === 1 && sameText(row.label, root));
     }
-    const inside: TreeRow[] = [];
-    for (const row of rows.slice(start + 1)) {
-      if (row.level <= 1) {
-        break;
-      }
-      inside.push(row);
-    }
-    return inside;
+    return childrenOf(rows, (row) => row.level === (root === undefined ? 1 : 2) && row.label === name);
   }
 
   async describe(): Promise<string> {
@@ -88,9 +83,9 @@ export class Sidebar {
       .join('\n');
   }
 
-  /** Waits until a row under `section` satisfies `matches`, and returns it. */
-  async waitForRow(section: string, description: string, matches: (row: TreeRow) => boolean, options: WaitOptions = {}): Promise<TreeRow> {
-    return waitFor(`${description} under ${section} in the sidebar`, async () => (await this.section(section)).find(matches), {
+  /** Waits until a row under `section` (of the root named `options.root`) satisfies `matches`, and returns it. */
+  async waitForRow(section: string, description: string, matches: (row: TreeRow) => boolean, options: WaitOptions & { root?: string } = {}): Promise<TreeRow> {
+    return waitFor(`${description} under ${section} in the sidebar`, async () => (await this.section(section, options.root)).find(matches), {
       ...options,
       describeState: async () => `Sidebar:\n${await this.describe()}`,
     });
@@ -153,6 +148,26 @@ export class Sidebar {
     const left = activityBar?.x ?? box.x;
     await this.page.screenshot({ path: filePath, clip: { x: left, y: box.y, width: box.x + box.width - left, height: Math.min(height, box.height) } });
   }
+}
+
+/** The rows after the first one that `isParent` accepts, down to the next row at its level or above. */
+function childrenOf(rows: TreeRow[], isParent: (row: TreeRow) => boolean): TreeRow[] {
+  const start = rows.findIndex(isParent);
+  if (start < 0) {
+    return [];
+  }
+  const inside: TreeRow[] = [];
+  for (const row of rows.slice(start + 1)) {
+    if (row.level <= rows[start].level) {
+      break;
+    }
+    inside.push(row);
+  }
+  return inside;
+}
+
+export function sameText(a: string, b: string): boolean {
+  return a.normalize('NFC') === b.normalize('NFC');
 }
 
 function escapeRegExp(text: string): string {
