@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './extension/commands';
+import { Interpreters } from './extension/interpreter';
 import { OutputBatcher } from './extension/outputBatcher';
 import { RootRegistry } from './extension/rootRegistry';
 import { OtaTree } from './extension/tree/otaTree';
@@ -13,8 +14,9 @@ let registry: RootRegistry | undefined;
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
 	const channel = vscode.window.createOutputChannel(vscode.l10n.t('Python OTA Update'), { log: true });
 	const output = new OutputBatcher(channel, (count) => vscode.l10n.t('{0} lines of output not shown here to keep the editor responsive; the log file has them all.', count));
-	registry = new RootRegistry(output, channel);
-	context.subscriptions.push(channel, output);
+	const interpreters = new Interpreters((message) => channel.warn(`[interpreter] ${message}`));
+	registry = new RootRegistry(output, channel, interpreters);
+	context.subscriptions.push(channel, output, interpreters);
 	registerCommands(context, registry, channel);
 	context.subscriptions.push(new OtaTree(registry));
 	context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(() => void registry?.autoStartAll()));

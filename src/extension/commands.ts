@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { ensureLayout, layoutOf, LayoutError } from '../core/layout';
 import { readFolderSettings } from './configuration';
+import { selectInterpreter } from './interpreter';
 import type { Journal } from '../core/transaction';
 import type { RootController } from './rootController';
 import type { RootRegistry } from './rootRegistry';
@@ -185,6 +186,7 @@ export function registerCommands(context: vscode.ExtensionContext, registry: Roo
 		vscode.commands.registerCommand('pythonOta.rollBack', withRoot((controller) => rollBack(controller, undefined))),
 		vscode.commands.registerCommand('pythonOta.showHistory', withRoot((controller) => showHistory(controller))),
 		vscode.commands.registerCommand('pythonOta.showLog', () => channel.show(true)),
+		vscode.commands.registerCommand('pythonOta.selectInterpreter', withRoot((controller) => selectInterpreter(controller.folder), false)),
 	);
 	registerTreeCommands(context, withRoot);
 }

@@ -5,12 +5,19 @@ import { levelOf, type Notice, type SessionState } from '../core/events';
 import type { OtaOptions } from '../core/options';
 import type { MergePlan, MergeProblem } from '../core/mergePlan';
 import { RootOwnedError } from '../core/ownership';
+import { resolvePython } from '../core/program';
 import { Session, type UpdateOutcome } from '../core/session';
 import type { Journal, RollbackResult } from '../core/transaction';
+import type { InterpreterChoice, Interpreters } from './interpreter';
 import { OutputBatcher } from './outputBatcher';
 import { StatusItem } from './statusItem';
 
 const t = vscode.l10n.t;
+
+/** Whether two option sets run the program with the same interpreter and environment. */
+function sameRun(a: OtaOptions, b: OtaOptions): boolean {
+	return a.python === b.python && JSON.stringify(a.env) === JSON.stringify(b.env);
+}
 
 const CHANNEL_LEVELS = { INFO: 'info', DEBUG: 'info', WARNING: 'warn', ERROR: 'error' } as const;
 
@@ -33,8 +40,12 @@ export class RootController implements vscode.Disposable {
 	private session: Session;
 	private readonly status: StatusItem;
 	private unsubscribe: Array<() => void> = [];
-	/** Settings changed while supervising; the next start or restart applies them. */
-	private pendingOptions: OtaOptions | undefined;
+	/** Set when settings changed while supervising; the next start or restart applies them. */
+	private settingsPending = false;
+	/** The interpreter chosen for the last start, and where it came from. */
+	private interpreter: InterpreterChoice | undefined;
+	private pythonVersion: string | undefined;
+	private disposed = false;
 	private startedAt: Date | undefined;
 	/** Set when the last update was rolled back because its new version failed, until the next update. */
 	private rolledBack = false;
@@ -55,10 +66,12 @@ export class RootController implements vscode.Disposable {
 		private readonly diagnostics: vscode.DiagnosticCollection,
 		private readonly label: string,
 		showLabel: boolean,
+		private readonly interpreters: Interpreters,
 	) {
 		this.status = new StatusItem(info.root, showLabel ? label : undefined);
 		this.session = this.createSession(info.options);
 		this.render('stopped');
+		void this.refreshInterpreter();
 	}
 
 	get root(): string {
@@ -137,34 +150,82 @@ export class RootController implements vscode.Disposable {
 
 	/** Takes new settings: at once when stopped, otherwise at the next start or restart. */
 	updateOptions(options: OtaOptions): void {
+		this.info = { ...this.info, options };
+		this.settingsPending = true;
 		if (this.session.isSupervising) {
-			this.pendingOptions = options;
 			this.output.add('info', `[${this.label}] ${t('Settings changed; they apply at the next restart.')}`);
 		} else {
-			void this.replaceSession(options);
+			void this.refreshInterpreter();
+		}
+	}
+
+	/**
+	 * The settings with the interpreter and environment variables to run: the
+	 * `pythonOta.pythonPath` setting, else the Python extension's selection for the folder.
+	 * Variables from the settings win over those of the Python extension.
+	 */
+	private async effectiveOptions(): Promise<OtaOptions> {
+		const options = this.info.options;
+		const choice = await this.interpreters.choose(this.info.folder, options.python);
+		this.interpreter = choice;
+		this.setPythonMissing(resolvePython(choice.python).python === undefined);
+		return { ...options, python: choice.python, env: { ...choice.env, ...options.env } };
+	}
+
+	private setPythonMissing(missing: boolean): void {
+		if (missing !== this.pythonMissingValue) {
+			this.pythonMissingValue = missing;
+			this.changeEmitter.fire('state');
+		}
+	}
+
+	/**
+	 * Reads the interpreter again after a change in the Python extension or the settings. A
+	 * stopped session takes it at once; a running program keeps its interpreter until the
+	 * next start or restart, as with settings.
+	 */
+	async refreshInterpreter(): Promise<void> {
+		const effective = await this.effectiveOptions();
+		if (this.disposed) {
+			return;
+		}
+		if (!this.session.isSupervising) {
+			if (this.settingsPending || !sameRun(effective, this.session.options)) {
+				await this.replaceSession(effective);
+			}
+			return;
+		}
+		if (!sameRun(effective, this.session.options) && !this.settingsPending) {
+			this.settingsPending = true;
+			this.output.add('info', `[${this.label}] ${t('The interpreter or its environment changed to {0}; the change applies at the next restart.', effective.python ?? 'python3')}`);
+		}
+	}
+
+	/** Replaces the session when the settings or the interpreter changed; stops the old one first. */
+	private async takeNewOptions(): Promise<void> {
+		const effective = await this.effectiveOptions();
+		if (this.settingsPending || !sameRun(effective, this.session.options)) {
+			await this.session.stop();
+			await this.replaceSession(effective);
 		}
 	}
 
 	private async replaceSession(options: OtaOptions): Promise<void> {
-		this.pendingOptions = undefined;
+		this.settingsPending = false;
 		const old = this.session;
 		for (const remove of this.unsubscribe) {
 			remove();
 		}
 		this.session = this.createSession(options);
-		this.info = { ...this.info, options };
 		await old.dispose();
 	}
 
 	async start(): Promise<void> {
-		if (this.pendingOptions !== undefined) {
-			await this.session.stop();
-			await this.replaceSession(this.pendingOptions);
-		}
-		if (this.session.isSupervising && this.session.pid !== undefined) {
+		if (this.session.isSupervising && this.session.pid !== undefined && !this.settingsPending) {
 			void vscode.window.showInformationMessage(t('{0} is already running (pid {1}). Use Restart to start it again.', this.label, this.session.pid));
 			return;
 		}
+		await this.takeNewOptions();
 		try {
 			await this.session.start();
 		} catch (error) {
@@ -190,13 +251,18 @@ export class RootController implements vscode.Disposable {
 	}
 
 	async restart(): Promise<void> {
-		if (this.pendingOptions !== undefined) {
+		const effective = await this.effectiveOptions();
+		if (this.settingsPending || !sameRun(effective, this.session.options)) {
 			return this.start();
 		}
 		await this.session.restart();
 	}
 
-	applyNow(): Promise<UpdateOutcome> {
+	async applyNow(): Promise<UpdateOutcome> {
+		if (!this.session.isSupervising) {
+			// The compile check runs in the program's interpreter, so it must be the current one.
+			await this.takeNewOptions();
+		}
 		return this.session.applyNow();
 	}
 
@@ -210,7 +276,8 @@ export class RootController implements vscode.Disposable {
 			case 'PROGRAM_STARTED':
 				this.startedAt = new Date();
 				this.python = notice.python;
-				this.pythonMissingValue = false;
+				this.setPythonMissing(false);
+				void this.logInterpreter(notice.python);
 				break;
 			case 'CRASHED':
 				this.output.flush();
@@ -242,7 +309,7 @@ export class RootController implements vscode.Disposable {
 				void this.showError(t('{0}: the merge failed: {1}', this.label, notice.message));
 				break;
 			case 'PYTHON_NOT_FOUND':
-				this.pythonMissingValue = true;
+				this.setPythonMissing(true);
 				void this.showMissingPython(notice.tried);
 				break;
 		}
@@ -294,6 +361,19 @@ export class RootController implements vscode.Disposable {
 		}
 	}
 
+	/** Logs which interpreter runs the program, its version and where the choice came from. */
+	private async logInterpreter(python: string): Promise<void> {
+		const version = await this.interpreters.version(python);
+		this.pythonVersion = version;
+		const source = this.interpreter?.source;
+		const origin = source === 'setting'
+			? t('set in pythonOta.pythonPath')
+			: source === 'pythonExtension' ? t('selected in the Python extension') : t('found on PATH');
+		const described = version === undefined ? python : t('{0} (Python {1})', python, version);
+		this.output.add('info', `[${this.label}] [supervisor] ${t('Interpreter: {0}, {1}.', described, origin)}`);
+		this.render(this.session.state);
+	}
+
 	private async showCrash(): Promise<void> {
 		vscode.commands.executeCommand('pythonOta.showLog');
 		const restart = t('Restart');
@@ -342,7 +422,7 @@ export class RootController implements vscode.Disposable {
 		this.status.render(state, stateText, {
 			pid: this.session.pid,
 			startedAt: state === 'running' ? this.startedAt : undefined,
-			python: this.python,
+			python: this.python === undefined ? undefined : this.pythonVersion === undefined ? this.python : t('{0} (Python {1})', this.python, this.pythonVersion),
 			entry: path.join(this.info.root, 'main', this.info.options.entry),
 		});
 		void vscode.commands.executeCommand('setContext', 'pythonOta.state', state);
@@ -357,6 +437,7 @@ export class RootController implements vscode.Disposable {
 	}
 
 	async dispose(graceMs?: number): Promise<void> {
+		this.disposed = true;
 		await this.session.dispose(graceMs);
 		for (const remove of this.unsubscribe) {
 			remove();

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { SETTINGS_SECTION } from '../core/layout';
 import { readFolderSettings } from './configuration';
+import type { Interpreters } from './interpreter';
 import { OutputBatcher } from './outputBatcher';
 import { RootController } from './rootController';
 import { describeOptionsError, findRoots } from './roots';
@@ -27,11 +28,19 @@ export class RootRegistry implements vscode.Disposable {
 	constructor(
 		private readonly output: OutputBatcher,
 		private readonly channel: vscode.LogOutputChannel,
+		private readonly interpreters: Interpreters,
 	) {
 		this.disposables.push(this.diagnostics, this.rootsEmitter);
 		this.disposables.push(
 			vscode.workspace.onDidChangeWorkspaceFolders(() => void this.refresh()),
 			vscode.workspace.onDidChangeConfiguration((event) => this.onConfigurationChanged(event)),
+			interpreters.onDidChange((folder) => {
+				for (const controller of this.controllers) {
+					if (folder === undefined || folder.uri.toString() === controller.folder.uri.toString()) {
+						void controller.refreshInterpreter();
+					}
+				}
+			}),
 		);
 	}
 
@@ -62,7 +71,7 @@ export class RootRegistry implements vscode.Disposable {
 		const showLabels = roots.length > 1;
 		const added = roots
 			.filter((info) => !kept.some((controller) => controller.root === info.root))
-			.map((info) => new RootController(info, this.output, this.diagnostics, this.labelOf(info.folder, info.root), showLabels));
+			.map((info) => new RootController(info, this.output, this.diagnostics, this.labelOf(info.folder, info.root), showLabels, this.interpreters));
 		this.controllers = [...kept, ...added];
 		void vscode.commands.executeCommand('setContext', 'pythonOta.hasRoot', this.controllers.length > 0);
 		this.listenToStates();
