@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 
 import { processesWithCwdUnder, waitFor } from './harness';
+import { Sidebar } from './sidebar';
 import { copyUpdateInto, createWorkspace, docsImagePath, listFiles, OUTPUT_CHANNEL, removeWorkspace, UPDATE_DIR, vsixPath, withWorkbench } from './support';
 
 // The README's screenshot is rewritten only on request (OTA_UPDATE_DOCS_IMAGES=1).
@@ -114,6 +115,14 @@ test('restricted workspace starts nothing', { timeout: TEST_TIMEOUT_MS }, async 
         { timeoutMs: RESTRICTED_OBSERVATION_MS + 5_000 },
       );
       assert.deepEqual(runningPrograms, [], 'no program should run in main/');
+
+      // The sidebar still lists the files, and says why nothing runs.
+      const sidebar = new Sidebar(workbench);
+      await sidebar.open();
+      await waitFor('the Restricted Mode notice in the sidebar', async () => (await sidebar.rows()).find((row) => row.label.startsWith('Restricted Mode')), {
+        describeState: async () => `Sidebar:\n${await sidebar.describe()}`,
+      });
+      await sidebar.waitForRow('Deposit', 'deposit/main.py', (row) => row.label === 'main.py');
 
       const texts = await recorder.texts();
       t.diagnostic(`Status-bar texts: ${JSON.stringify(texts)}`);

@@ -138,6 +138,7 @@ test('sidebar welcome initializes empty folder', { timeout: TEST_TIMEOUT_MS }, a
       await workbench.waitForOutputLine(/hello from the first deployment/, { timeoutMs: PROGRAM_TIMEOUT_MS });
       await workbench.statusBarText(/OTA: running/, { timeoutMs: PROGRAM_TIMEOUT_MS });
       await sidebar.waitForTitleAction('Stop');
+      await workbench.runCommand('Notifications: Clear All Notifications');
       await workbench.screenshot(docsImagePath('media/walkthrough/running.png'));
       await sidebar.clickTitleAction('Stop');
       await workbench.statusBarText(/OTA: stopped/, { timeoutMs: PROGRAM_TIMEOUT_MS });
@@ -189,5 +190,26 @@ test('sidebar multi-root with odd names', { timeout: TEST_TIMEOUT_MS }, async (t
     });
   } finally {
     await removeWorkspace(plain);
+  }
+});
+
+test('walkthrough shows its steps and images', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const workspace = await createWorkspace();
+  try {
+    await withWorkbench(t, { folder: workspace, vsixPaths: [vsixPath()] }, async (workbench) => {
+      await workbench.runCommandAndPick('Welcome: Open Walkthrough...', 'Get Started with Python OTA Update');
+      const page = workbench.page;
+      const steps = page.locator('.gettingStartedContainer .getting-started-step .step-title');
+      await waitFor('the walkthrough\'s five steps', async () => (await steps.count()) === 5 ? true : undefined, { timeoutMs: TREE_TIMEOUT_MS });
+      const titles = (await steps.allInnerTexts()).map((title) => title.trim());
+      assert.deepEqual(titles, ['Create the OTA folder', 'Put main.py into deposit/', 'Start the program', 'Update it over the air', 'Choose the interpreter']);
+      // The first step's picture comes from the extension package; a missing file loads as 0 × 0.
+      const image = page.locator('.gettingStartedContainer .getting-started-media img').first();
+      await waitFor('the first step\'s picture to load', async () =>
+        (await image.evaluate((element) => (element as HTMLImageElement).naturalWidth).catch(() => 0)) > 0 ? true : undefined, { timeoutMs: TREE_TIMEOUT_MS });
+      await workbench.screenshot(docsImagePath('docs/images/walkthrough.png'));
+    });
+  } finally {
+    await removeWorkspace(workspace);
   }
 });
