@@ -3,6 +3,7 @@ import { registerCommands } from './extension/commands';
 import { Interpreters } from './extension/interpreter';
 import { OutputBatcher } from './extension/outputBatcher';
 import { RootRegistry } from './extension/rootRegistry';
+import { registerTracebackLinks } from './extension/tracebackLinks';
 import { OtaTree } from './extension/tree/otaTree';
 
 /** Time the program gets to exit after the stop signal when the editor shuts down; VS Code
@@ -19,6 +20,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 	context.subscriptions.push(channel, output, interpreters);
 	registerCommands(context, registry, channel);
 	context.subscriptions.push(new OtaTree(registry));
+	registerTracebackLinks(context);
 	context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(() => void registry?.autoStartAll()));
 	registerHostExitHandlers(context);
 	await registry.refresh();

@@ -6,11 +6,13 @@ import type { OtaOptions } from '../core/options';
 import type { MergePlan, MergeProblem } from '../core/mergePlan';
 import { RootOwnedError } from '../core/ownership';
 import { resolvePython } from '../core/program';
+import { TracebackParser } from '../core/traceback';
 import { Session, type UpdateOutcome } from '../core/session';
 import type { Journal, RollbackResult } from '../core/transaction';
 import type { InterpreterChoice, Interpreters } from './interpreter';
 import { OutputBatcher } from './outputBatcher';
 import { StatusItem } from './statusItem';
+import { tracebackDiagnostics } from './tracebackLinks';
 
 const t = vscode.l10n.t;
 
@@ -46,6 +48,11 @@ export class RootController implements vscode.Disposable {
 	private interpreter: InterpreterChoice | undefined;
 	private pythonVersion: string | undefined;
 	private disposed = false;
+	/** The program's stderr, read for Python tracebacks. */
+	private readonly tracebacks = new TracebackParser();
+	/** Frames of the last crash, until a run lasts the minimum uptime or exits cleanly. */
+	private readonly crashProblems = vscode.languages.createDiagnosticCollection('pythonOta.crash');
+	private crashClearTimer: ReturnType<typeof setTimeout> | undefined;
 	private startedAt: Date | undefined;
 	/** Set when the last update was rolled back because its new version failed, until the next update. */
 	private rolledBack = false;
@@ -143,7 +150,12 @@ export class RootController implements vscode.Disposable {
 				this.changeEmitter.fire('deposit');
 			}),
 			session.on('notice', (notice) => this.onNotice(notice)),
-			session.on('output', (stream, line) => this.output.add(stream === 'stdout' ? 'info' : 'warn', `[${this.label}] [${stream}] ${line}`)),
+			session.on('output', (stream, line) => {
+				this.output.add(stream === 'stdout' ? 'info' : 'warn', `[${this.label}] [${stream}] ${line}`);
+				if (stream === 'stderr') {
+					this.tracebacks.push(line);
+				}
+			}),
 		];
 		return session;
 	}
@@ -274,10 +286,18 @@ export class RootController implements vscode.Disposable {
 		this.fireChangesOf(notice);
 		switch (notice.code) {
 			case 'PROGRAM_STARTED':
+				this.tracebacks.clear();
+				this.scheduleCrashClear();
 				this.startedAt = new Date();
 				this.python = notice.python;
 				this.setPythonMissing(false);
 				void this.logInterpreter(notice.python);
+				break;
+			case 'PROGRAM_EXITED':
+				this.onProgramExited(notice.exitCode);
+				break;
+			case 'PROGRAM_STOPPED':
+				clearTimeout(this.crashClearTimer);
 				break;
 			case 'CRASHED':
 				this.output.flush();
@@ -359,6 +379,29 @@ export class RootController implements vscode.Disposable {
 		for (const [file, diagnostics] of byFile) {
 			this.diagnostics.set(vscode.Uri.file(file), diagnostics);
 		}
+	}
+
+	/**
+	 * Lists the innermost frames in main/ of a failed run's traceback in the Problems panel;
+	 * a clean exit clears them.
+	 */
+	private onProgramExited(exitCode: number | undefined): void {
+		clearTimeout(this.crashClearTimer);
+		if (exitCode === 0) {
+			this.crashProblems.clear();
+			return;
+		}
+		const traceback = this.tracebacks.last;
+		if (traceback !== undefined) {
+			this.crashProblems.clear();
+			this.crashProblems.set(tracebackDiagnostics(traceback, path.join(this.info.root, 'main')));
+		}
+	}
+
+	/** Clears the last crash's problems once the new run has lasted the minimum uptime. */
+	private scheduleCrashClear(): void {
+		clearTimeout(this.crashClearTimer);
+		this.crashClearTimer = setTimeout(() => this.crashProblems.clear(), this.session.options.minUptimeMs);
 	}
 
 	/** Logs which interpreter runs the program, its version and where the choice came from. */
@@ -444,5 +487,7 @@ export class RootController implements vscode.Disposable {
 		}
 		this.status.dispose();
 		this.changeEmitter.dispose();
+		clearTimeout(this.crashClearTimer);
+		this.crashProblems.dispose();
 	}
 }
