@@ -229,6 +229,8 @@ export class RootController implements vscode.Disposable {
 			remove();
 		}
 		this.session = this.createSession(options);
+		// New ignore patterns or a new marker file change what the deposit's entries will do.
+		this.changeEmitter.fire('deposit');
 		await old.dispose();
 	}
 

@@ -280,16 +280,20 @@ test('no Python extension: Select Interpreter file picker', { timeout: TEST_TIME
       await workbench.statusBarText(/OTA: \w+/, { timeoutMs: START_TIMEOUT_MS });
       await runCommandWithQuickInput(workbench, 'Python OTA: Select Interpreter');
       // In the browser, VS Code's open dialog is a quick input that takes a path. It ignores
-      // Enter while it is still reading the typed path's folder, so Enter is pressed until it closes.
+      // Enter while it is still reading the typed path's folder, and it may replace the typed
+      // text with its start folder once that is listed, so the path is typed again where needed
+      // and Enter is pressed until the dialog closes.
       const input = workbench.page.locator(QUICK_INPUT_BOX);
-      await input.fill(python);
       await waitFor(
         'the open dialog to accept the typed path',
         async () => {
           if (!(await input.isVisible())) {
             return true;
           }
-          // The dialog may close between the check and the key press. The next check then finds it closed.
+          // The dialog may close between the check and these steps. The next check then finds it closed.
+          if ((await input.inputValue({ timeout: PALETTE_RETRY_MS }).catch(() => python)) !== python) {
+            await input.fill(python, { timeout: PALETTE_RETRY_MS }).catch(() => undefined);
+          }
           await input.press('Enter', { timeout: PALETTE_RETRY_MS }).catch(() => undefined);
           return false;
         },
