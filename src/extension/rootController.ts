@@ -16,14 +16,14 @@ import { tracebackDiagnostics } from './tracebackLinks';
 
 const t = vscode.l10n.t;
 
-/** Whether two option sets run the program with the same interpreter and environment. */
+/** Tells whether two option sets run the program with the same interpreter and environment. */
 function sameRun(a: OtaOptions, b: OtaOptions): boolean {
 	return a.python === b.python && JSON.stringify(a.env) === JSON.stringify(b.env);
 }
 
 const CHANNEL_LEVELS = { INFO: 'info', DEBUG: 'info', WARNING: 'warn', ERROR: 'error' } as const;
 
-/** What changed in a root: its state, what the deposit holds or will do, or main/. */
+/** What changed in a root: its state, the deposit's content or outlook, or main/. */
 export type RootChange = 'state' | 'deposit' | 'main';
 
 export interface RootInfo {
@@ -131,7 +131,7 @@ export class RootController implements vscode.Disposable {
 		return this.session.previewDeposit();
 	}
 
-	/** The newest update that is still applied, if any. */
+	/** Returns the newest update if it is still applied. */
 	async lastUpdate(): Promise<Journal | undefined> {
 		const newest = (await this.session.history())[0];
 		return newest?.status === 'applied' ? newest : undefined;
@@ -172,7 +172,7 @@ export class RootController implements vscode.Disposable {
 	}
 
 	/**
-	 * The settings with the interpreter and environment variables to run: the
+	 * Returns the settings with the interpreter and environment variables to run: the
 	 * `pythonOta.pythonPath` setting, else the Python extension's selection for the folder.
 	 * Variables from the settings win over those of the Python extension.
 	 */
@@ -406,6 +406,14 @@ export class RootController implements vscode.Disposable {
 		this.crashClearTimer = setTimeout(() => this.crashProblems.clear(), this.session.options.minUptimeMs);
 	}
 
+	/** Names the running interpreter, with its version once known. */
+	private describePython(): string | undefined {
+		if (this.python === undefined || this.pythonVersion === undefined) {
+			return this.python;
+		}
+		return t('{0} (Python {1})', this.python, this.pythonVersion);
+	}
+
 	/** Logs which interpreter runs the program, its version and where the choice came from. */
 	private async logInterpreter(python: string): Promise<void> {
 		const version = await this.interpreters.version(python);
@@ -467,7 +475,7 @@ export class RootController implements vscode.Disposable {
 		this.status.render(state, stateText, {
 			pid: this.session.pid,
 			startedAt: state === 'running' ? this.startedAt : undefined,
-			python: this.python === undefined ? undefined : this.pythonVersion === undefined ? this.python : t('{0} (Python {1})', this.python, this.pythonVersion),
+			python: this.describePython(),
 			entry: path.join(this.info.root, 'main', this.info.options.entry),
 		});
 		void vscode.commands.executeCommand('setContext', 'pythonOta.state', state);

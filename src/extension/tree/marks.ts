@@ -62,7 +62,7 @@ export class OtaMarks implements vscode.FileDecorationProvider, vscode.Disposabl
 		return this.marks.get(controller)?.main.get(relative);
 	}
 
-	/** How many deposit files the next update adds and replaces, and whether it is rejected. */
+	/** Counts the deposit files that the next update adds, replaces or waits for, and tells whether it is rejected. */
 	depositSummary(controller: RootController): { add: number; replace: number; waiting: number; rejected: boolean } {
 		const summary = { add: 0, replace: 0, waiting: 0, rejected: false };
 		for (const mark of this.marks.get(controller)?.deposit.values() ?? []) {
@@ -155,12 +155,12 @@ async function isIgnored(controller: RootController, uri: vscode.Uri, relative: 
 	if (controller.ignores(relative, false) === controller.ignores(relative, true)) {
 		return controller.ignores(relative, false);
 	}
-	// Only a folder-only pattern such as `__pycache__/` tells the two apart; the file type decides.
+	// Only a folder-only pattern such as `__pycache__/` gives different answers, so the file type decides.
 	const type = await Promise.resolve(vscode.workspace.fs.stat(uri)).then((stat) => stat.type, () => undefined);
 	return type !== undefined && controller.ignores(relative, (type & vscode.FileType.Directory) !== 0);
 }
 
-/** The words for a deposit mark, as the tree's description and tooltip show them. */
+/** Describes a deposit mark in the words of the tree's description and tooltip. */
 export function describeDepositMark(mark: DepositMark): { short: string; long: string } {
 	switch (mark.kind) {
 		case 'add':

@@ -380,7 +380,7 @@ function noticeItem(notice: Notice, controller: RootController): vscode.TreeItem
 	return item;
 }
 
-/** The time alone for today, otherwise the date and the time. */
+/** Formats a time of today as the time alone, and any other as date and time. */
 function shortTime(date: Date): string {
 	return date.toDateString() === new Date().toDateString() ? date.toLocaleTimeString() : date.toLocaleString();
 }
