@@ -21,11 +21,13 @@ import type { Workbench } from '../test/e2e/harness';
 
 /** Package name of the empty extension. The view labels each row with the package name. */
 const EMPTY_EXTENSION_NAME = 'ota-bench-empty';
-const ENGINE_EXTENSION_NAME = 'python-ota-update';
+/** Package name of the extension that loads a copy of this extension's code and activates nothing. */
+export const LOAD_ONLY_EXTENSION_NAME = 'ota-bench-load-only';
+export const ENGINE_EXTENSION_NAME = 'python-ota-update';
 const CHROMIUM_PATH = '/usr/bin/chromium';
 // Tall enough for the view to render every running extension without scrolling. With the
 // example workspace and both extensions, code-server 4.100.3 shows 11 rows of 70 px.
-const VIEWPORT = { width: 1440, height: 1800 };
+export const VIEWPORT = { width: 1440, height: 1800 };
 const ACTIVATED_TIMEOUT_MS = 60_000;
 const VIEW_TIMEOUT_MS = 15_000;
 
@@ -66,10 +68,7 @@ export async function measureActivation(repo: string, vsix: string, repeats: num
 			const workspace = await copyExample(repo, path.join(scratch, `workspace-${repeat}`));
 			const workbench = await harness.openWorkbench({ folder: workspace, vsixPaths: [vsix, emptyVsix], viewport: VIEWPORT });
 			try {
-				// The status-bar item appears once activate() has run, so the view opened after
-				// it lists this extension.
-				await workbench.statusBarText(/^OTA:/, { timeoutMs: ACTIVATED_TIMEOUT_MS });
-				const timesByName = await readActivationTimes(workbench, harness.waitFor);
+				const timesByName = await readActivationTimesAfterStart(workbench, [ENGINE_EXTENSION_NAME, EMPTY_EXTENSION_NAME]);
 				times.engine.push(timesByName[ENGINE_EXTENSION_NAME]);
 				times.empty.push(timesByName[EMPTY_EXTENSION_NAME]);
 			} finally {
@@ -82,23 +81,57 @@ export async function measureActivation(repo: string, vsix: string, repeats: num
 	return times;
 }
 
+/**
+ * Waits until this extension has activated in a workbench that has just opened an OTA root, and
+ * returns the activation times of the extensions named `names` from the Running Extensions view.
+ */
+export async function readActivationTimesAfterStart(workbench: Workbench, names: string[]): Promise<Record<string, number>> {
+	const harness = await import('../test/e2e/harness');
+	// The status-bar item appears once activate() has run, so the view opened after it lists
+	// this extension.
+	await workbench.statusBarText(/^OTA:/, { timeoutMs: ACTIVATED_TIMEOUT_MS });
+	return readActivationTimes(workbench, harness.waitFor, names);
+}
+
 /** Writes and packages an extension with an empty `activate()`, and returns the .vsix path. */
-async function packageEmptyExtension(repo: string, folder: string): Promise<string> {
+export async function packageEmptyExtension(repo: string, folder: string): Promise<string> {
+	return packageStandIn(repo, folder, EMPTY_EXTENSION_NAME, 'OTA bench empty extension', 'exports.activate = function activate() {};\n', {});
+}
+
+/**
+ * Writes and packages an extension whose main module loads a copy of dist/extension.js and
+ * whose `activate()` is empty, and returns the .vsix path. Its activation time is the time that
+ * loading this extension's code takes in the same start.
+ */
+export async function packageLoadOnlyExtension(repo: string, folder: string): Promise<string> {
+	const bundle = await fs.readFile(path.join(repo, 'dist', 'extension.js'), 'utf8');
+	// The first line makes the source text differ from the original, so that no cache of
+	// compiled code keyed by source text can serve both extensions.
+	const copy = `// Copy of dist/extension.js for the benchmark.\n${bundle}`;
+	const main = "require('./bundle.js');\nexports.activate = function activate() {};\n";
+	return packageStandIn(repo, folder, LOAD_ONLY_EXTENSION_NAME, 'OTA bench load-only extension', main, { 'bundle.js': copy });
+}
+
+/** Writes and packages an extension named `name` with `main` as its main module and `files` beside it. */
+async function packageStandIn(repo: string, folder: string, name: string, displayName: string, main: string, files: Record<string, string>): Promise<string> {
 	await fs.mkdir(folder, { recursive: true });
 	const manifest = {
-		name: EMPTY_EXTENSION_NAME,
-		displayName: 'OTA bench empty extension',
+		name,
+		displayName,
 		publisher: 'ota-bench',
 		version: '0.0.1',
 		engines: { vscode: '^1.100.0' },
 		main: './extension.js',
-		// The activation event of this extension, so both are activated in the same batch.
+		// The activation event of this extension, so that both are activated in the same batch.
 		activationEvents: ['workspaceContains:deposit'],
 		extensionKind: ['workspace'],
 	};
 	await fs.writeFile(path.join(folder, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-	await fs.writeFile(path.join(folder, 'extension.js'), 'exports.activate = function activate() {};\n');
-	const vsix = path.join(folder, 'empty.vsix');
+	await fs.writeFile(path.join(folder, 'extension.js'), main);
+	for (const [fileName, text] of Object.entries(files)) {
+		await fs.writeFile(path.join(folder, fileName), text);
+	}
+	const vsix = path.join(folder, `${name}.vsix`);
 	const vsce = path.join(repo, 'node_modules', '.bin', 'vsce');
 	execFileSync(vsce, ['package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '--out', vsix], {
 		cwd: folder,
@@ -108,7 +141,7 @@ async function packageEmptyExtension(repo: string, folder: string): Promise<stri
 }
 
 /** Copies example/ without update/ to `parent/example`, as the end-to-end tests do. */
-async function copyExample(repo: string, parent: string): Promise<string> {
+export async function copyExample(repo: string, parent: string): Promise<string> {
 	const example = path.join(repo, 'example');
 	const workspace = path.join(parent, 'example');
 	await fs.cp(example, workspace, { recursive: true, filter: (source) => source !== path.join(example, 'update') });
@@ -119,10 +152,10 @@ async function copyExample(repo: string, parent: string): Promise<string> {
 type WaitFor = typeof import('../test/e2e/harness').waitFor;
 
 /**
- * Opens the Running Extensions view and waits until it shows an activation time for both
- * extensions. Returns milliseconds by package name.
+ * Opens the Running Extensions view and waits until it shows an activation time for each
+ * extension of `expectedNames`. Returns milliseconds by package name.
  */
-async function readActivationTimes(workbench: Workbench, waitFor: WaitFor): Promise<Record<string, number>> {
+async function readActivationTimes(workbench: Workbench, waitFor: WaitFor, expectedNames: string[]): Promise<Record<string, number>> {
 	await workbench.runCommand('Developer: Show Running Extensions');
 	const rows = workbench.page.locator('.runtime-extensions-editor .monaco-list-row');
 	const readRows = (): Promise<Array<{ name: string; time: string }>> =>
@@ -133,10 +166,9 @@ async function readActivationTimes(workbench: Workbench, waitFor: WaitFor): Prom
 				time: element.querySelector('.activation-time')?.textContent ?? '',
 			})),
 		);
-	const expectedNames = [ENGINE_EXTENSION_NAME, EMPTY_EXTENSION_NAME];
 	let lastRows: Array<{ name: string; time: string }> = [];
 	return waitFor(
-		'activation times of both extensions in the Running Extensions view',
+		`activation times of ${expectedNames.join(', ')} in the Running Extensions view`,
 		async () => {
 			lastRows = await readRows();
 			const timesByName: Record<string, number> = {};
