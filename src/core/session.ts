@@ -448,6 +448,9 @@ export class Session {
 
 		try {
 			const result = await applyPlan(this.layout, plan, this.config.beforeMove, this.config.beforeOperation);
+			const left = new Set(result.changed);
+			const moved = [...plan.files.map((file) => file.path).filter((file) => !left.has(file)), ...plan.depositFolders];
+			this.tracker?.expectRemovals(this.config.options.markerFile === undefined ? moved : [...moved, this.config.options.markerFile]);
 			if (marker !== undefined) {
 				await fs.promises.rm(marker, { force: true });
 			}

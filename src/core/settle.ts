@@ -16,6 +16,8 @@ export class SettleTracker {
 	private timer: unknown;
 	private checking = false;
 	private held = false;
+	/** Deposit paths that the last update moved away; their removal events are its own. */
+	private readonly expectedRemovals = new Set<string>();
 	private disposed = false;
 
 	constructor(
@@ -32,6 +34,9 @@ export class SettleTracker {
 	record(path: string, snapshot: FileSnapshot | undefined): void {
 		if (this.disposed) {
 			return;
+		}
+		if (snapshot === undefined && this.expectedRemovals.delete(path) && !this.pending.has(path)) {
+			return; // the update moved it: nothing new to merge
 		}
 		const wasWaiting = this.pending.size > 0;
 		this.pending.set(path, snapshot);
@@ -68,7 +73,18 @@ export class SettleTracker {
 	/** Keeps recording events but reports nothing, while an update is running. */
 	hold(): void {
 		this.held = true;
+		this.expectedRemovals.clear();
 		this.disarm();
+	}
+
+	/**
+	 * Takes note of the paths that an update moved out of the deposit, so that their removal
+	 * events start no batch of nothing. The next hold forgets them.
+	 */
+	expectRemovals(paths: Iterable<string>): void {
+		for (const path of paths) {
+			this.expectedRemovals.add(path);
+		}
 	}
 
 	/** Ends a hold; events that came in meanwhile start a new quiet time. */

@@ -361,3 +361,27 @@ test('session log file name uses clock', async (t) => {
 
 	assert.equal(session.logFilePath, path.join(layout.logs, logFileName(new Date(2024, 2, 5, 7, 8, 9))));
 });
+
+test('session update leaves no settling behind', async (t) => {
+	const layout = makeOtaRoot(t, { 'main/main.py': printThenWait('version 1') });
+	const { session, recorder } = makeSession(t, layout);
+	const waitingAfterUpdate: boolean[] = [];
+	let applied = false;
+	session.on('notice', (notice) => {
+		applied ||= notice.code === 'UPDATE_APPLIED';
+	});
+	session.on('depositWaiting', (value) => {
+		if (applied) {
+			waitingAfterUpdate.push(value);
+		}
+	});
+	await session.start();
+	await recorder.waitForLine('version 1');
+
+	writeFiles(layout.deposit, { 'main.py': printThenWait('version 2'), 'lib/util.py': 'X = 2\n' });
+	await recorder.waitForLine('version 2');
+
+	// The merge removed main.py, lib/util.py and lib/ from the deposit; those events are its own.
+	await assertHoldsFor('no settling after the update', () => !waitingAfterUpdate.includes(true), 3 * SETTLE_TIME_MS);
+	assert.deepEqual(session.waitingFiles, []);
+});

@@ -148,3 +148,26 @@ test('settle dispose stops everything', (t) => {
 	assert.equal(clock.armedTimers, 0, 'events after dispose arm no timer');
 	assert.equal(tracker.isWaiting, false);
 });
+
+test('settle ignores removals of moved files', async (t) => {
+	const { clock, tracker } = makeTracker(t);
+
+	tracker.expectRemovals(['main.py', 'lib']);
+	tracker.record('main.py', undefined);
+	tracker.record('lib', undefined);
+	assert.equal(tracker.isWaiting, false, 'the update\'s own removals leave nothing waiting');
+	assert.equal(clock.armedTimers, 0);
+
+	tracker.record('main.py', undefined);
+	assert.equal(tracker.isWaiting, true, 'a second removal of the same path is the user\'s');
+});
+
+test('settle hold forgets expected removals', async (t) => {
+	const { tracker } = makeTracker(t);
+
+	tracker.expectRemovals(['main.py']);
+	tracker.hold();
+	tracker.release();
+	tracker.record('main.py', undefined);
+	assert.equal(tracker.isWaiting, true);
+});
