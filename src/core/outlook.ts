@@ -41,11 +41,11 @@ export function depositMarks(
 	}
 	const problems = [...plan.problems, ...lastProblems.filter((problem) => !plan.problems.some((known) => sameProblem(known, problem)))];
 	for (const problem of problems) {
-		if (problem.code === 'CHECK_FAILED') {
-			continue; // it names a command, not a path
-		}
-		const target = problem.code === 'INVALID_DELETION' ? DELETION_LIST : problem.path;
-		for (const path of [target, ...ancestorsOf(target)]) {
+		// A failed check names a command, not a path, and rejects every file of the batch.
+		const targets = problem.code === 'CHECK_FAILED'
+			? plan.files.map((file) => file.path)
+			: [problem.code === 'INVALID_DELETION' ? DELETION_LIST : problem.path];
+		for (const path of targets.flatMap((target) => [target, ...ancestorsOf(target)])) {
 			const mark = marks.get(path);
 			if (mark?.kind === 'rejected') {
 				mark.problems?.push(problem);

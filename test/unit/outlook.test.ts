@@ -36,10 +36,13 @@ test('outlook last problems counted once', () => {
 	assert.deepEqual(marks.get('link'), { kind: 'rejected', problems: [conflict] });
 });
 
-test('outlook failed check marks nothing', () => {
-	const marks = depositMarks({ files: [planned('main.py', 'replace')], problems: [], deletions: [] }, [{ code: 'CHECK_FAILED', path: 'pytest -q', detail: '1 failed' }], [], false);
-	assert.deepEqual([...marks.keys()], ['main.py']);
-	assert.equal(marks.get('main.py')?.kind, 'replace');
+test('outlook failed check rejects every file', () => {
+	const check = { code: 'CHECK_FAILED', path: 'pytest -q', detail: '1 failed' } as const;
+	const marks = depositMarks({ files: [planned('main.py', 'replace'), planned('lib/new.py', 'add')], problems: [], deletions: [] }, [check], [], false);
+	assert.deepEqual(marks.get('main.py'), { kind: 'rejected', problems: [check] });
+	assert.deepEqual(marks.get('lib/new.py'), { kind: 'rejected', problems: [check] });
+	assert.deepEqual(marks.get('lib'), { kind: 'rejected', problems: [check] }, 'the folder above shows it too');
+	assert.equal(marks.has('pytest -q'), false, 'the command is no path');
 });
 
 test('outlook deletion list', () => {
