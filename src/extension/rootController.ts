@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { describeNotice, describeState } from '../core/describe';
@@ -46,13 +47,18 @@ export class RootController implements vscode.Disposable {
 	private settingsPending = false;
 	/** The interpreter chosen for the last start, and where it came from. */
 	private interpreter: InterpreterChoice | undefined;
-	private pythonVersion: string | undefined;
+	/** The interpreter the next start uses, as found on disk; undefined when there is none. */
+	private plannedPython: string | undefined;
+	/** Versions of the interpreters seen, by path. */
+	private readonly versions = new Map<string, string | undefined>();
 	private disposed = false;
 	/** The program's stderr, read for Python tracebacks. */
 	private readonly tracebacks = new TracebackParser();
 	/** Frames of the last crash, until a run lasts the minimum uptime or exits cleanly. */
 	private readonly crashProblems = vscode.languages.createDiagnosticCollection('pythonOta.crash');
 	private crashClearTimer: ReturnType<typeof setTimeout> | undefined;
+	/** Set when the crash problems belong to an update that was rolled back. */
+	private crashOfRejectedUpdate = false;
 	private startedAt: Date | undefined;
 	/** Set when the last update was rolled back because its new version failed, until the next update. */
 	private rolledBack = false;
@@ -180,7 +186,19 @@ export class RootController implements vscode.Disposable {
 		const options = this.info.options;
 		const choice = await this.interpreters.choose(this.info.folder, options.python);
 		this.interpreter = choice;
-		this.setPythonMissing(resolvePython(choice.python).python === undefined);
+		const resolved = resolvePython(choice.python).python;
+		this.setPythonMissing(resolved === undefined);
+		if (resolved !== this.plannedPython) {
+			// The tooltip names the interpreter before the first start too.
+			this.plannedPython = resolved;
+			this.render(this.session.state);
+			if (resolved !== undefined && !this.versions.has(resolved)) {
+				void this.interpreters.version(resolved).then((version) => {
+					this.versions.set(resolved, version);
+					this.render(this.session.state);
+				});
+			}
+		}
 		return { ...options, python: choice.python, env: { ...choice.env, ...options.env } };
 	}
 
@@ -314,6 +332,8 @@ export class RootController implements vscode.Disposable {
 			case 'UPDATE_APPLIED':
 				void vscode.commands.executeCommand('setContext', 'pythonOta.updated', true);
 				this.clearRejection();
+				this.crashOfRejectedUpdate = false;
+				this.crashProblems.clear();
 				break;
 			case 'REJECTION_CLEARED':
 				this.clearRejection();
@@ -323,6 +343,7 @@ export class RootController implements vscode.Disposable {
 				this.diagnostics.clear();
 				if (notice.reason === 'crash') {
 					this.rolledBack = true;
+					this.keepCrashOfRejectedUpdate(notice.rejectedFolder);
 					this.render(this.session.state);
 					void this.showError(t('{0}: the new version failed {1} s after it started, so the update was rolled back and the previous version runs again. Its files are in {2}.', this.label, ((notice.uptimeMs ?? 0) / 1000).toFixed(1), notice.rejectedFolder));
 				}
@@ -332,6 +353,9 @@ export class RootController implements vscode.Disposable {
 				break;
 			case 'PYTHON_NOT_FOUND':
 				this.setPythonMissing(true);
+				this.python = undefined;
+				this.plannedPython = undefined;
+				this.render(this.session.state);
 				void this.showMissingPython(notice.tried);
 				break;
 		}
@@ -395,6 +419,7 @@ export class RootController implements vscode.Disposable {
 		}
 		const traceback = this.tracebacks.last;
 		if (traceback !== undefined) {
+			this.crashOfRejectedUpdate = false;
 			this.crashProblems.clear();
 			this.crashProblems.set(tracebackDiagnostics(traceback, path.join(this.info.root, 'main')));
 		}
@@ -403,21 +428,45 @@ export class RootController implements vscode.Disposable {
 	/** Clears the last crash's problems once the new run has lasted the minimum uptime. */
 	private scheduleCrashClear(): void {
 		clearTimeout(this.crashClearTimer);
-		this.crashClearTimer = setTimeout(() => this.crashProblems.clear(), this.session.options.minUptimeMs);
+		if (!this.crashOfRejectedUpdate) {
+			this.crashClearTimer = setTimeout(() => this.crashProblems.clear(), this.session.options.minUptimeMs);
+		}
 	}
 
-	/** Names the running interpreter, with its version once known. */
+	/**
+	 * Points the crash's problems at the rolled-back files in `rejected/<id>/`, because main/
+	 * holds the previous version again, and keeps them until the next update: the restored
+	 * version running well says nothing about the rejected one.
+	 */
+	private keepCrashOfRejectedUpdate(rejectedFolder: string): void {
+		const mainFolder = path.join(this.info.root, 'main');
+		const moved: Array<[vscode.Uri, vscode.Diagnostic[]]> = [];
+		this.crashProblems.forEach((uri, diagnostics) => {
+			const relative = path.relative(mainFolder, uri.fsPath);
+			const rejected = path.join(rejectedFolder, relative);
+			const inMain = relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
+			moved.push([inMain && existsSync(rejected) ? vscode.Uri.file(rejected) : uri, [...diagnostics]]);
+		});
+		this.crashProblems.clear();
+		this.crashProblems.set(moved);
+		this.crashOfRejectedUpdate = true;
+		clearTimeout(this.crashClearTimer);
+	}
+
+	/** Names the running interpreter, or else the one the next start uses, with its version once known. */
 	private describePython(): string | undefined {
-		if (this.python === undefined || this.pythonVersion === undefined) {
-			return this.python;
+		const python = this.python ?? this.plannedPython;
+		const version = python === undefined ? undefined : this.versions.get(python);
+		if (python === undefined || version === undefined) {
+			return python;
 		}
-		return t('{0} (Python {1})', this.python, this.pythonVersion);
+		return t('{0} (Python {1})', python, version);
 	}
 
 	/** Logs which interpreter runs the program, its version and where the choice came from. */
 	private async logInterpreter(python: string): Promise<void> {
 		const version = await this.interpreters.version(python);
-		this.pythonVersion = version;
+		this.versions.set(python, version);
 		const source = this.interpreter?.source;
 		const origin = source === 'setting'
 			? t('set in pythonOta.pythonPath')

@@ -124,3 +124,45 @@ test('traceback link opens the frame', { timeout: TEST_TIMEOUT_MS }, async (t) =
     await removeWorkspace(workspace);
   }
 });
+
+test('rolled-back crash stays in Problems', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  // A short minimum uptime, so that the restored version soon counts as a good start.
+  const minUptimeMs = 2_000;
+  const workspace = await createWorkspace('rollback', { 'pythonOta.minUptime': minUptimeMs });
+  const broken = [
+    'import time',
+    '',
+    '',
+    'raise RuntimeError("version 2 is broken")',
+    '',
+  ].join('\n');
+  try {
+    await withWorkbench(t, { folder: workspace, vsixPaths: [vsixPath()] }, async (workbench) => {
+      await workbench.runCommand('Python OTA: Start');
+      await workbench.openOutputChannel(OUTPUT_CHANNEL);
+      await workbench.waitForOutputLine(/\[v1\]/, { timeoutMs: CRASHED_TIMEOUT_MS });
+
+      await fs.writeFile(path.join(workspace, 'deposit', 'main.py'), broken);
+      await workbench.waitForOutputLine(/rolled back/, { timeoutMs: CRASHED_TIMEOUT_MS });
+      // The restored version 1 prints every 2 s; its second line comes after the minimum uptime.
+      const restoredAt = Date.now();
+      await waitFor('version 1 running past the minimum uptime', async () =>
+        Date.now() - restoredAt > minUptimeMs + 1_000 && (await workbench.outputVisibleLines()).some((line) => /\[v1\]/.test(line)) ? true : undefined, {
+        timeoutMs: CRASHED_TIMEOUT_MS,
+      });
+
+      await workbench.runCommand('Notifications: Clear All Notifications');
+      await workbench.runCommand('Problems: Focus on Problems View');
+      const problem = await waitFor('the rolled-back crash in the Problems panel', async () => {
+        const rows = await workbench.page.locator('.markers-panel .monaco-list-row').allInnerTexts().catch(() => []);
+        const index = rows.findIndex((row) => row.includes('RuntimeError: version 2 is broken'));
+        return index > 0 ? rows.slice(index - 1, index + 1).join(' ') : undefined;
+      }, { timeoutMs: LINK_TIMEOUT_MS });
+      t.diagnostic(`Problems: ${problem}`);
+      // The file row above the problem names the file and its folder: the rejected copy, not main/.
+      assert.match(problem, /main\.py\s*rejected\//, 'the problem points at the rejected copy of main.py');
+    });
+  } finally {
+    await removeWorkspace(workspace);
+  }
+});
