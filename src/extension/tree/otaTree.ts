@@ -189,6 +189,7 @@ export class OtaTree implements vscode.TreeDataProvider<OtaNode>, vscode.Disposa
 			});
 		}
 		void vscode.commands.executeCommand('setContext', 'pythonOta.emptyRoot', emptyRoot);
+		void vscode.commands.executeCommand('setContext', 'pythonOta.hasFiles', controllers.length > 0 && !emptyRoot);
 		void vscode.commands.executeCommand('setContext', 'pythonOta.pythonMissing', controllers.some((controller) => controller.pythonMissing));
 		return children;
 	}
@@ -310,27 +311,33 @@ export class OtaTree implements vscode.TreeDataProvider<OtaNode>, vscode.Disposa
 	private entryItem(node: EntryNode): vscode.TreeItem {
 		const item = new vscode.TreeItem(node.uri, node.isFolder ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
 		item.id = `${node.section}|${node.uri.toString()}`;
+		// The hover shows the path and the decoration's sentence; screen readers get the sentence
+		// from the accessible label, because they do not read decorations.
 		let markName = '';
+		let sentence: string | undefined;
 		if (node.section === 'deposit') {
 			const mark = this.marks.depositMark(node.controller, node.relative);
 			if (mark !== undefined) {
 				const words = describeDepositMark(mark);
 				markName = `.${mark.kind}`;
-				item.tooltip = `${node.uri.fsPath}\n${words.long}`;
+				sentence = words.long;
 				if (mark.kind === 'rejected' || mark.kind === 'waiting') {
 					item.description = words.short;
 				}
 			} else if (node.controller.ignores(node.relative, node.isFolder)) {
 				markName = '.ignored';
 				item.description = t('ignored');
-				item.tooltip = `${node.uri.fsPath}\n${t('Ignored: updates never move this entry.')}`;
+				sentence = t('Ignored: updates never move this entry.');
 			}
 		} else {
 			const mark = this.marks.mainMark(node.controller, node.relative);
 			if (mark !== undefined) {
 				markName = `.${mark}`;
-				item.tooltip = `${node.uri.fsPath}\n${describeMainMark(mark)}`;
+				sentence = describeMainMark(mark);
 			}
+		}
+		if (sentence !== undefined) {
+			item.accessibilityInformation = { label: `${path.basename(node.uri.fsPath)}, ${sentence}` };
 		}
 		item.contextValue = `${node.section}.${node.isFolder ? 'folder' : 'file'}${markName}`;
 		if (!node.isFolder) {
