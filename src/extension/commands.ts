@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { describeState } from '../core/describe';
 import { ensureLayout, layoutOf, LayoutError } from '../core/layout';
 import { readFolderSettings } from './configuration';
 import { selectInterpreter } from './interpreter';
@@ -30,7 +31,7 @@ async function requireTrust(): Promise<boolean> {
  * Picks the root a command acts on: the one whose path the status-bar item passes, the
  * only one, or the one the user selects.
  */
-async function pickRoot(registry: RootRegistry, argument: unknown): Promise<RootController | undefined> {
+async function pickRoot(registry: RootRegistry, argument: unknown, prefer?: (controller: RootController) => boolean): Promise<RootController | undefined> {
 	const roots = registry.all;
 	// The status bar passes the root's path; tree nodes carry it in `root`.
 	const rootPath = typeof argument === 'object' && argument !== null && typeof (argument as { root?: unknown }).root === 'string'
@@ -56,11 +57,28 @@ async function pickRoot(registry: RootRegistry, argument: unknown): Promise<Root
 		}
 		return undefined;
 	}
+	// When one root suits the command (the only running one, for Stop), it needs no question.
+	const suitable = prefer === undefined ? roots : roots.filter(prefer);
+	if (suitable.length === 1) {
+		return suitable[0];
+	}
+	const candidates = suitable.length > 0 ? suitable : roots;
 	const picked = await vscode.window.showQuickPick(
-		roots.map((controller) => ({ label: controller.name, description: controller.root, controller })),
+		candidates.map((controller) => ({ label: controller.name, description: describeState(controller.state, t), detail: controller.root, controller })),
 		{ placeHolder: t('Select the OTA folder') },
 	);
 	return picked?.controller;
+}
+
+/** Asks which workspace folder to initialize, saying which ones are OTA folders already. */
+async function pickFolderToInitialize(registry: RootRegistry, folders: readonly vscode.WorkspaceFolder[]): Promise<vscode.WorkspaceFolder | undefined> {
+	const items = folders.map((folder) => {
+		const initialized = registry.all.some((controller) => controller.folder.uri.toString() === folder.uri.toString());
+		return { label: folder.name, description: initialized ? t('already an OTA folder') : undefined, detail: folder.uri.fsPath, folder, initialized };
+	});
+	items.sort((a, b) => Number(a.initialized) - Number(b.initialized));
+	const picked = await vscode.window.showQuickPick(items, { placeHolder: t('Select the folder to initialize') });
+	return picked?.folder;
 }
 
 async function initialize(registry: RootRegistry): Promise<void> {
@@ -72,9 +90,7 @@ async function initialize(registry: RootRegistry): Promise<void> {
 		}
 		return;
 	}
-	const folder = folders.length === 1
-		? folders[0]
-		: await vscode.window.showWorkspaceFolderPick({ placeHolder: t('Select the folder to initialize') });
+	const folder = folders.length === 1 ? folders[0] : await pickFolderToInitialize(registry, folders);
 	if (folder === undefined) {
 		return;
 	}
@@ -163,20 +179,20 @@ async function showHistory(controller: RootController): Promise<void> {
 }
 
 export function registerCommands(context: vscode.ExtensionContext, registry: RootRegistry, channel: vscode.LogOutputChannel): void {
-	const withRoot = (action: (controller: RootController) => Promise<unknown>, needsTrust = true) => async (argument?: unknown): Promise<void> => {
+	const withRoot = (action: (controller: RootController) => Promise<unknown>, needsTrust = true, prefer?: (controller: RootController) => boolean) => async (argument?: unknown): Promise<void> => {
 		if (needsTrust && !(await requireTrust())) {
 			return;
 		}
-		const controller = await pickRoot(registry, argument);
+		const controller = await pickRoot(registry, argument, prefer);
 		if (controller !== undefined) {
 			await action(controller);
 		}
 	};
 	context.subscriptions.push(
 		vscode.commands.registerCommand('pythonOta.initialize', () => initialize(registry)),
-		vscode.commands.registerCommand('pythonOta.start', withRoot((controller) => controller.start())),
-		vscode.commands.registerCommand('pythonOta.stop', withRoot((controller) => controller.stop())),
-		vscode.commands.registerCommand('pythonOta.restart', withRoot((controller) => controller.restart())),
+		vscode.commands.registerCommand('pythonOta.start', withRoot((controller) => controller.start(), true, (controller) => controller.state !== 'running')),
+		vscode.commands.registerCommand('pythonOta.stop', withRoot((controller) => controller.stop(), true, (controller) => controller.state !== 'stopped')),
+		vscode.commands.registerCommand('pythonOta.restart', withRoot((controller) => controller.restart(), true, (controller) => controller.state !== 'stopped')),
 		vscode.commands.registerCommand('pythonOta.applyNow', withRoot(async (controller) => {
 			const outcome = await controller.applyNow();
 			if (outcome === 'nothing') {

@@ -10,6 +10,9 @@ import { OptionsError } from '../core/options';
 
 const t = vscode.l10n.t;
 
+/** Wait after a new deposit/ or main/main.py before the roots are found again. */
+const NEW_ROOT_DELAY_MS = 300;
+
 /**
  * The controllers of every OTA root in the workspace. Rebuilt when workspace folders or
  * `pythonOta.root` change; other setting changes go to the controller of that folder.
@@ -34,6 +37,7 @@ export class RootRegistry implements vscode.Disposable {
 		this.disposables.push(
 			vscode.workspace.onDidChangeWorkspaceFolders(() => void this.refresh()),
 			vscode.workspace.onDidChangeConfiguration((event) => this.onConfigurationChanged(event)),
+			this.watchForNewRoots(),
 			interpreters.onDidChange((folder) => {
 				for (const controller of this.controllers) {
 					if (folder === undefined || folder.uri.toString() === controller.folder.uri.toString()) {
@@ -84,6 +88,24 @@ export class RootRegistry implements vscode.Disposable {
 		}
 	}
 
+	/**
+	 * Finds roots again when a deposit/ or main/main.py appears, so that an OTA folder made in
+	 * a terminal or by an upload shows up without a reload. The refresh waits for the burst of
+	 * events that creating a layout makes.
+	 */
+	private watchForNewRoots(): vscode.Disposable {
+		const watcher = vscode.workspace.createFileSystemWatcher('{deposit,*/deposit,main/main.py,*/main/main.py}', false, true, true);
+		let timer: ReturnType<typeof setTimeout> | undefined;
+		watcher.onDidCreate(() => {
+			clearTimeout(timer);
+			timer = setTimeout(() => void this.refresh(), NEW_ROOT_DELAY_MS);
+		});
+		return { dispose: () => {
+			clearTimeout(timer);
+			watcher.dispose();
+		} };
+	}
+
 	/** Keeps the context keys that choose the view's title actions in step with every root's state. */
 	private listenToStates(): void {
 		for (const listener of this.stateListeners) {
@@ -91,7 +113,7 @@ export class RootRegistry implements vscode.Disposable {
 		}
 		const update = (): void => {
 			const states = this.controllers.map((controller) => controller.state);
-			void vscode.commands.executeCommand('setContext', 'pythonOta.canStart', states.some((state) => state === 'stopped' || state === 'exited' || state === 'crashed'));
+			void vscode.commands.executeCommand('setContext', 'pythonOta.canStart', states.some((state) => state === 'stopped'));
 			void vscode.commands.executeCommand('setContext', 'pythonOta.canStop', states.some((state) => state !== 'stopped'));
 		};
 		this.stateListeners = this.controllers.map((controller) => controller.onDidChange((change) => {

@@ -51,7 +51,7 @@ export class StatusItem implements vscode.Disposable {
 		if (details.python !== undefined) {
 			tooltip.appendText(t('interpreter: {0}', details.python) + '\n');
 		}
-		tooltip.appendMarkdown(`\n${t('Click to restart the program.')}`);
+		tooltip.appendMarkdown(`\n${state === 'stopped' ? t('Click to start the program.') : t('Click to restart the program.')}`);
 		this.item.tooltip = tooltip;
 		this.item.accessibilityInformation = { label: `OTA: ${stateText}${suffix}` };
 	}
