@@ -213,3 +213,27 @@ test('walkthrough shows its steps and images', { timeout: TEST_TIMEOUT_MS }, asy
     await removeWorkspace(workspace);
   }
 });
+
+test('sidebar finds folder made outside', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const parent = await fs.mkdtemp(path.join(os.tmpdir(), 'ota-e2e-'));
+  const workspace = path.join(parent, 'device');
+  await fs.mkdir(workspace);
+  try {
+    await withWorkbench(t, { folder: workspace, vsixPaths: [vsixPath()] }, async (workbench) => {
+      const sidebar = new Sidebar(workbench);
+      await sidebar.open();
+      await waitFor('the welcome content for a folder without an OTA folder', async () => /No OTA folder here yet/.test(await sidebar.welcomeText()), { timeoutMs: TREE_TIMEOUT_MS });
+
+      // As a terminal or an upload would make it, without any command of the extension.
+      await fs.mkdir(path.join(workspace, 'deposit'));
+      await fs.mkdir(path.join(workspace, 'main'));
+      await fs.writeFile(path.join(workspace, 'main', 'main.py'), 'print("made outside")\n');
+      await sidebar.waitForRow('Main', 'main/main.py', (row) => row.label === 'main.py', { timeoutMs: TREE_TIMEOUT_MS });
+      await workbench.statusBarText(/OTA: stopped/, { timeoutMs: TREE_TIMEOUT_MS });
+    });
+  } finally {
+    if (!KEEP_TEMP) {
+      await fs.rm(parent, { recursive: true, force: true });
+    }
+  }
+});
