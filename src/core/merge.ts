@@ -102,13 +102,32 @@ async function readDeletionList(layout: OtaLayout): Promise<{ deletions: string[
 			continue;
 		}
 		const normalised = normaliseDeletion(line);
-		if (normalised === undefined) {
+		if (normalised === undefined || await passesThroughLink(layout.main, normalised)) {
 			invalid.push(line.trim());
 		} else if (await lstatOrUndefined(path.join(layout.main, toNative(normalised))) !== undefined) {
 			deletions.push(normalised);
 		}
 	}
 	return { deletions: [...new Set(deletions)], invalid };
+}
+
+/**
+ * Tells whether a path of `main/` (relative, with `/`) goes through a folder that is a
+ * symbolic link or no folder at all. Deleting through a link could remove a file outside
+ * `main/`, so such a deletion is refused.
+ */
+async function passesThroughLink(main: string, relativePath: string): Promise<boolean> {
+	const parts = relativePath.split('/');
+	for (let depth = 1; depth < parts.length; depth++) {
+		const stats = await lstatOrUndefined(path.join(main, ...parts.slice(0, depth)));
+		if (stats === undefined) {
+			return false; // nothing below a missing folder exists to delete
+		}
+		if (!stats.isDirectory()) {
+			return true;
+		}
+	}
+	return false;
 }
 
 /** Scans the deposit and plans its merge into `main/` without changing anything. */

@@ -471,6 +471,30 @@ test('deletion list invalid lines reject batch', async (t) => {
 	assert.ok(fs.existsSync('/etc/passwd'));
 });
 
+test('deletion list refuses paths through links', async (t) => {
+	const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'ota-outside-'));
+	t.after(() => fs.rmSync(outside, { recursive: true, force: true }));
+	fs.writeFileSync(path.join(outside, 'precious.txt'), 'keep me\n');
+	const layout = makeOtaRoot(t, {
+		'main/main.py': 'X = 1\n',
+		'deposit/a.py': 'A = 1\n',
+		'deposit/.ota-delete': 'link/precious.txt\nmain.py/x\n',
+	});
+	fs.symlinkSync(outside, path.join(layout.main, 'link'));
+	const { session, recorder } = makeSession(t, layout);
+
+	const outcome = await session.applyNow();
+
+	assert.equal(outcome, 'rejected');
+	const [rejection] = recorder.noticesOf('UPDATE_REJECTED');
+	assert.deepEqual(rejection.problems, [
+		{ code: 'INVALID_DELETION', path: 'link/precious.txt' },
+		{ code: 'INVALID_DELETION', path: 'main.py/x' },
+	]);
+	assert.equal(fs.readFileSync(path.join(outside, 'precious.txt'), 'utf8'), 'keep me\n', 'the file behind the link stays');
+	assert.ok(fs.existsSync(path.join(layout.deposit, 'a.py')), 'nothing moves');
+});
+
 // Rollback.
 
 test('quick failure of new version rolls back', async (t) => {
