@@ -142,7 +142,9 @@ export function describeNotice(notice: Notice, t: Translate): string {
 		case 'ENTRY_MISSING':
 			return t('{0} does not exist in {1} yet: put it in the deposit and it will start after the merge', notice.entry, notice.mainFolder);
 		case 'PYTHON_NOT_FOUND':
-			return t('No Python interpreter found (tried {0}): set pythonOta.pythonPath to the interpreter\'s path, or install python3', notice.tried.join(', '));
+			return notice.tried.length === 1
+				? t('The interpreter {0} does not exist or is not an executable file: correct pythonOta.pythonPath, or select another interpreter', notice.tried[0])
+				: t('No Python interpreter found (tried {0}): set pythonOta.pythonPath to the interpreter\'s path, or install python3', notice.tried.join(', '));
 		case 'SUPERVISION_STOPPED':
 			return t('Supervision stopped: the deposit is no longer watched');
 		case 'WATCHER_ERROR':

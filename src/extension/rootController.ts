@@ -155,15 +155,25 @@ export class RootController implements vscode.Disposable {
 				this.render(session.state);
 				this.changeEmitter.fire('deposit');
 			}),
-			session.on('notice', (notice) => this.onNotice(notice)),
-			session.on('output', (stream, line) => {
+			// A failure in rendering must never break the engine's own handling of the event.
+			session.on('notice', (notice) => this.guarded(() => this.onNotice(notice))),
+			session.on('output', (stream, line) => this.guarded(() => {
 				this.output.add(stream === 'stdout' ? 'info' : 'warn', `[${this.label}] [${stream}] ${line}`);
 				if (stream === 'stderr') {
 					this.tracebacks.push(line);
 				}
-			}),
+			})),
 		];
 		return session;
+	}
+
+	/** Runs an event handler of the editor side; an error is logged instead of reaching the engine. */
+	private guarded(handler: () => void): void {
+		try {
+			handler();
+		} catch (error) {
+			this.output.add('error', `[${this.label}] ${t('Showing an engine event failed: {0}', (error as Error).stack ?? String(error))}`);
+		}
 	}
 
 	/** Takes new settings: at once when stopped, otherwise at the next start or restart. */
@@ -184,7 +194,7 @@ export class RootController implements vscode.Disposable {
 	 */
 	private async effectiveOptions(): Promise<OtaOptions> {
 		const options = this.info.options;
-		const choice = await this.interpreters.choose(this.info.folder, options.python);
+		const choice = await this.interpreters.choose(this.info.folder, this.configuredPython(options.python));
 		this.interpreter = choice;
 		const resolved = resolvePython(choice.python).python;
 		this.setPythonMissing(resolved === undefined);
@@ -200,6 +210,21 @@ export class RootController implements vscode.Disposable {
 			}
 		}
 		return { ...options, python: choice.python, env: { ...choice.env, ...options.env } };
+	}
+
+	/**
+	 * Resolves the `pythonOta.pythonPath` setting as people write it in settings.json:
+	 * `${workspaceFolder}` stands for the folder, and a relative path such as
+	 * `.venv/bin/python` is taken from the folder. A bare name is looked up on PATH.
+	 */
+	private configuredPython(setting: string | undefined): string | undefined {
+		if (setting === undefined) {
+			return undefined;
+		}
+		const folder = this.info.folder.uri.fsPath;
+		const expanded = setting.replace(/\$\{workspaceFolder\}/g, folder);
+		const isBareName = !expanded.includes('/') && !expanded.includes('\\');
+		return isBareName || path.isAbsolute(expanded) ? expanded : path.resolve(folder, expanded);
 	}
 
 	private setPythonMissing(missing: boolean): void {
@@ -497,12 +522,21 @@ export class RootController implements vscode.Disposable {
 
 	private async showMissingPython(tried: string[]): Promise<void> {
 		const openSettings = t('Open Settings');
-		const choice = await vscode.window.showErrorMessage(
-			t('{0}: no Python interpreter found (tried {1}). Set pythonOta.pythonPath to the interpreter to use.', this.label, tried.join(', ')),
-			openSettings,
-		);
+		const select = t('Select Interpreter');
+		const source = this.interpreter?.source;
+		let message: string;
+		if (source === 'setting') {
+			message = t('{0}: pythonOta.pythonPath is {1}, which does not exist or is not an executable file. Correct the setting, or clear it to use the Python extension\'s interpreter or python3.', this.label, tried.join(', '));
+		} else if (source === 'pythonExtension') {
+			message = t('{0}: the interpreter selected in the Python extension, {1}, does not exist or is not an executable file. Select another one.', this.label, tried.join(', '));
+		} else {
+			message = t('{0}: no Python interpreter found (tried {1}). Install python3, or select the interpreter to use.', this.label, tried.join(', '));
+		}
+		const choice = await vscode.window.showErrorMessage(message, select, openSettings);
 		if (choice === openSettings) {
 			await vscode.commands.executeCommand('workbench.action.openSettings', 'pythonOta.pythonPath');
+		} else if (choice === select) {
+			await vscode.commands.executeCommand('pythonOta.selectInterpreter', this.info.root);
 		}
 	}
 

@@ -111,10 +111,18 @@ function outerFrames(frames: readonly TracebackFrame[], frame: TracebackFrame): 
 	return (index === -1 ? [...frames] : frames.slice(0, index)).reverse();
 }
 
-/** Returns the range of a whole line, counted from 1. The editor clamps the end to the line's length. */
+/**
+ * Returns the range of a whole line, counted from 1. The editor clamps the end to the line's
+ * length. Python prints line 0 for some errors and any number a program chooses, so the
+ * line is kept within what a range accepts.
+ */
 function wholeLine(line: number): vscode.Range {
-	return new vscode.Range(line - 1, 0, line - 1, Number.MAX_SAFE_INTEGER);
+	const index = Math.min(Math.max(0, line - 1), MAX_LINE_INDEX);
+	return new vscode.Range(index, 0, index, Number.MAX_SAFE_INTEGER);
 }
+
+/** The largest line index VS Code's positions take: a 32-bit signed integer. */
+const MAX_LINE_INDEX = 2 ** 31 - 1;
 
 /** Returns `folder` and, when it differs, its real path. Python reports files under the
  * real path of its working folder when a symbolic link leads to it. */
