@@ -39,7 +39,10 @@ export function depositMarks(
 	for (const file of waiting) {
 		marks.set(file, { kind: 'waiting' });
 	}
-	const problems = [...plan.problems, ...lastProblems.filter((problem) => !plan.problems.some((known) => sameProblem(known, problem)))];
+	// The plan finds conflicts as they are now; of the last rejection, only the checks that a
+	// plan does not run (the compile check and the check command) still count.
+	const checks = lastProblems.filter((problem) => problem.code === 'SYNTAX_ERROR' || problem.code === 'CHECK_FAILED');
+	const problems = [...plan.problems, ...checks];
 	for (const problem of problems) {
 		// A failed check names a command, not a path, and rejects every file of the batch.
 		const targets = problem.code === 'CHECK_FAILED'
@@ -64,10 +67,6 @@ export function mainMarks(journal: Journal | undefined): Map<string, MainMarkKin
 		marks.set(file.path, file.action === 'add' ? 'added' : 'replaced');
 	}
 	return marks;
-}
-
-function sameProblem(a: MergeProblem, b: MergeProblem): boolean {
-	return a.code === b.code && a.path === b.path;
 }
 
 function ancestorsOf(relativePath: string): string[] {

@@ -28,12 +28,14 @@ test('outlook rejection marks ancestors', () => {
 	assert.equal(marks.get('main.py')?.kind, 'add', 'a file that the problem does not name keeps its mark');
 });
 
-test('outlook last problems counted once', () => {
+test('outlook keeps only the checks of the last rejection', () => {
 	const syntax = { code: 'SYNTAX_ERROR', path: 'main.py', line: 3, detail: 'invalid syntax' } as const;
 	const conflict = { code: 'SYMLINK_IN_DEPOSIT', path: 'link' } as const;
-	const marks = depositMarks({ files: [planned('main.py', 'replace')], problems: [conflict], deletions: [] }, [syntax, conflict], [], false);
+	const fixed = { code: 'FILE_MEETS_FOLDER', path: 'data' } as const;
+	const marks = depositMarks({ files: [planned('main.py', 'replace')], problems: [conflict], deletions: [] }, [syntax, conflict, fixed], [], false);
 	assert.deepEqual(marks.get('main.py'), { kind: 'rejected', problems: [syntax] });
-	assert.deepEqual(marks.get('link'), { kind: 'rejected', problems: [conflict] });
+	assert.deepEqual(marks.get('link'), { kind: 'rejected', problems: [conflict] }, 'a conflict the plan still finds counts once');
+	assert.equal(marks.has('data'), false, 'a conflict fixed since the rejection no longer shows');
 });
 
 test('outlook failed check rejects every file', () => {

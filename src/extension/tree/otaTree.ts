@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { describeState } from '../../core/describe';
+import { DELETION_LIST } from '../../core/merge';
 import type { SessionState } from '../../core/events';
 import type { RootChange, RootController } from '../rootController';
 import type { RootRegistry } from '../rootRegistry';
@@ -13,6 +14,8 @@ const t = vscode.l10n.t;
 export const MAX_CHILDREN = 1000;
 /** Engine events and file changes come in bursts; the tree redraws once per burst. */
 const REFRESH_DELAY_MS = 150;
+/** Delay for file changes in main/, which a running program may make many times a second. */
+const MAIN_REFRESH_DELAY_MS = 1000;
 
 export type Notice = 'untrusted' | 'pythonMissing' | 'entryMissing';
 
@@ -97,7 +100,7 @@ export class OtaTree implements vscode.TreeDataProvider<OtaNode>, vscode.Disposa
 	private createRoot(controller: RootController): RootNodes {
 		const root = controller.root;
 		const pattern = new vscode.RelativePattern(controller.rootUri, '{deposit,main}/**');
-		const watcher = vscode.workspace.createFileSystemWatcher(pattern, false, true, false);
+		const watcher = vscode.workspace.createFileSystemWatcher(pattern, false, false, false);
 		const nodes: RootNodes = {
 			root: { type: 'root', controller, root },
 			deposit: { type: 'section', controller, root, section: 'deposit' },
@@ -110,11 +113,19 @@ export class OtaTree implements vscode.TreeDataProvider<OtaNode>, vscode.Disposa
 		const onFile = (uri: vscode.Uri): void => {
 			const located = this.marks.locate(uri);
 			if (located?.controller === controller) {
-				this.schedule(nodes, located.section);
+				// A program that keeps writing files in main/ must not keep the tree busy.
+				this.schedule(nodes, located.section, located.section === 'main' ? MAIN_REFRESH_DELAY_MS : REFRESH_DELAY_MS);
 			}
 		};
 		watcher.onDidCreate(onFile);
 		watcher.onDidDelete(onFile);
+		// Of the changes to file contents, only the deletion list's change what the tree shows.
+		watcher.onDidChange((uri) => {
+			const located = this.marks.locate(uri);
+			if (located?.controller === controller && located.section === 'deposit' && located.relative === DELETION_LIST) {
+				this.schedule(nodes, 'deposit');
+			}
+		});
 		this.schedule(nodes, 'deposit');
 		this.schedule(nodes, 'main');
 		return nodes;
@@ -126,10 +137,10 @@ export class OtaTree implements vscode.TreeDataProvider<OtaNode>, vscode.Disposa
 		nodes.unsubscribe.dispose();
 	}
 
-	private schedule(nodes: RootNodes, change: RootChange): void {
+	private schedule(nodes: RootNodes, change: RootChange, delayMs = REFRESH_DELAY_MS): void {
 		nodes.pending.add(change);
 		if (nodes.timer === undefined) {
-			nodes.timer = setTimeout(() => void this.flush(nodes), REFRESH_DELAY_MS);
+			nodes.timer = setTimeout(() => void this.flush(nodes), delayMs);
 		}
 	}
 
@@ -138,7 +149,9 @@ export class OtaTree implements vscode.TreeDataProvider<OtaNode>, vscode.Disposa
 		const changes = new Set(nodes.pending);
 		nodes.pending.clear();
 		const controller = nodes.root.controller;
-		if (changes.has('deposit')) {
+		// A stop ends the waiting, and main/ decides whether a deposit entry adds or replaces,
+		// so both read the deposit's outlook again.
+		if (changes.has('deposit') || changes.has('state') || changes.has('main')) {
 			await this.marks.refreshDeposit(controller);
 		}
 		if (changes.has('main')) {
