@@ -48,7 +48,7 @@ export function describeProblem(problem: MergeProblem, t: Translate): string {
 		case 'OUTSIDE_MAIN':
 			return t('main/{0} is a link that leads outside main/: merging deposit/{0} would write outside main/; move those files into a real folder.', file);
 		case 'INVALID_DELETION':
-			return t('The deletion list deposit/.ota-delete names "{0}", which is not a relative path inside main/: fix or remove that line.', file);
+			return t('The deletion list deposit/.ota-delete names "{0}", which is not a relative path inside main/, or leads through a link or a file in main/: fix or remove that line.', file);
 		case 'SYNTAX_ERROR':
 			return t('{0}:{1}: syntax error: {2}. Fix the file and upload it again, or remove it from the deposit.', problem.file ?? `deposit/${file}`, problem.line ?? '?', problem.detail ?? '');
 		case 'CHECK_FAILED':
