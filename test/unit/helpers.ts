@@ -9,7 +9,8 @@ import type { Clock } from '../../src/core/clock';
 import type { Notice, NoticeCode, SessionState } from '../../src/core/events';
 import { layoutOf, type OtaLayout } from '../../src/core/layout';
 import type { OutputStream } from '../../src/core/program';
-import type { Session } from '../../src/core/session';
+import { resolveOptions, type RawOptions } from '../../src/core/options';
+import { Session, type SessionConfig } from '../../src/core/session';
 
 /** Deadline of `waitFor` unless a test gives its own: far above the few hundred
  * milliseconds these waits take on an idle machine, so a loaded CI runner still passes. */
@@ -302,4 +303,21 @@ export class SessionRecorder {
 			`output: ${this.output.map((entry) => `[${entry.stream}] ${entry.line}`).join(' | ')}`,
 		].join('\n');
 	}
+}
+
+/**
+ * Creates a session on `layout` with a 2 s stop timeout and a recorder of its events; it is
+ * disposed after the test. `raw` sets the settle time and any other option.
+ */
+export function createSession(t: TestContext, layout: OtaLayout, raw: RawOptions, config: Partial<SessionConfig> = {}): { session: Session; recorder: SessionRecorder } {
+	const options = resolveOptions({ stopTimeoutMs: 2000, ...raw });
+	const session = new Session({ root: layout.root, options, ...config });
+	const recorder = new SessionRecorder(session);
+	defer(t, () => session.dispose(500));
+	return { session, recorder };
+}
+
+/** Returns the absolute path of a deposit or main file given relative, with `/`. */
+export function fileIn(layout: OtaLayout, folder: 'deposit' | 'main', relativePath: string): string {
+	return path.join(layout[folder], ...relativePath.split('/'));
 }

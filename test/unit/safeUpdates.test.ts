@@ -16,15 +16,15 @@ import { describeNotice, describeProblem, english } from '../../src/core/describ
 import { createIgnoreMatcher } from '../../src/core/ignore';
 import type { OtaLayout } from '../../src/core/layout';
 import { planDeposit } from '../../src/core/merge';
-import { resolveOptions, type RawOptions } from '../../src/core/options';
+import type { RawOptions } from '../../src/core/options';
 import { RootOwnedError } from '../../src/core/ownership';
-import { PROGRAM_LOCK_FILE, Session, type SessionConfig } from '../../src/core/session';
+import { PROGRAM_LOCK_FILE, type SessionConfig } from '../../src/core/session';
 import {
 	listJournals, recoverInterruptedUpdates, REJECTED_FOLDER, STATE_FOLDER, updatesFolder,
 } from '../../src/core/transaction';
 import {
-	assertHoldsFor, defer, isProcessGone, killIfRunning, makeOtaRoot, pidFromLine, printThenWait, readTree, SessionRecorder,
-	SLEEPING_PYTHON, startChildThenWait, waitFor, writeFiles, type FileTree,
+	assertHoldsFor, createSession, defer, fileIn, type FileTree, isProcessGone, killIfRunning, makeOtaRoot, pidFromLine,
+	printThenWait, readTree, SessionRecorder, SLEEPING_PYTHON, startChildThenWait, waitFor, writeFiles,
 } from './helpers';
 
 const FIXTURES = path.join(import.meta.dirname, 'fixtures');
@@ -34,16 +34,9 @@ const MANUAL_SETTLE_MS = 600_000;
 
 /** Creates a session on `layout` that only merges on `applyNow`; it is disposed after the test. */
 function makeSession(t: TestContext, layout: OtaLayout, raw: RawOptions = {}, config: Partial<SessionConfig> = {}) {
-	const options = resolveOptions({ settleTimeMs: MANUAL_SETTLE_MS, stopTimeoutMs: 2000, ...raw });
-	const session = new Session({ root: layout.root, options, ...config });
-	const recorder = new SessionRecorder(session);
-	defer(t, () => session.dispose(500));
-	return { session, recorder };
+	return createSession(t, layout, { settleTimeMs: MANUAL_SETTLE_MS, ...raw }, config);
 }
 
-function fileIn(layout: OtaLayout, folder: 'deposit' | 'main', relativePath: string): string {
-	return path.join(layout[folder], ...relativePath.split('/'));
-}
 
 function backupFolder(layout: OtaLayout, id: string): string {
 	return path.join(updatesFolder(layout), id, 'backup');

@@ -6,26 +6,19 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { OtaLayout } from '../../src/core/layout';
 import { logFileName } from '../../src/core/logFile';
-import { resolveOptions, type RawOptions } from '../../src/core/options';
+import type { RawOptions } from '../../src/core/options';
 import { MAX_QUICK_FAILURES, RESTART_BASE_DELAY_MS } from '../../src/core/restartPolicy';
-import { Session, type SessionConfig } from '../../src/core/session';
+import type { SessionConfig } from '../../src/core/session';
 import {
-	assertHoldsFor, defer, FakeClock, isProcessGone, makeOtaRoot, printThenWait, readTree, SessionRecorder, waitFor, writeFiles,
+	assertHoldsFor, createSession, defer, FakeClock, fileIn, isProcessGone, makeOtaRoot, printThenWait, readTree, waitFor,
+	writeFiles,
 } from './helpers';
 
 const SETTLE_TIME_MS = 200;
 
 /** Creates a session on `layout` with a short settle time; it is disposed after the test. */
 function makeSession(t: TestContext, layout: OtaLayout, raw: RawOptions = {}, config: Partial<SessionConfig> = {}) {
-	const options = resolveOptions({ settleTimeMs: SETTLE_TIME_MS, stopTimeoutMs: 2000, ...raw });
-	const session = new Session({ root: layout.root, options, ...config });
-	const recorder = new SessionRecorder(session);
-	defer(t, () => session.dispose(500));
-	return { session, recorder };
-}
-
-function fileIn(layout: OtaLayout, folder: 'deposit' | 'main', relativePath: string): string {
-	return path.join(layout[folder], ...relativePath.split('/'));
+	return createSession(t, layout, { settleTimeMs: SETTLE_TIME_MS, ...raw }, config);
 }
 
 test('session merges waiting files before start', async (t) => {
