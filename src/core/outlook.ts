@@ -1,6 +1,6 @@
 /**
- * What the next update will do with each deposit entry, and what the last update did to
- * `main/`: the data behind the marks that editors show next to file names.
+ * Outlook of a root: the effect of the next update on each deposit entry and of the last
+ * update on `main/`. Editors show it as marks next to file names.
  */
 import { DELETION_LIST } from './merge';
 import type { MergePlan, MergeProblem } from './mergePlan';
@@ -39,7 +39,7 @@ export function depositMarks(
 	for (const file of waiting) {
 		marks.set(file, { kind: 'waiting' });
 	}
-	// The plan finds conflicts as they are now; of the last rejection, only the checks that a
+	// The plan finds conflicts as they are now. Of the last rejection, only the checks that a
 	// plan does not run (the compile check and the check command) still count.
 	const checks = lastProblems.filter((problem) => problem.code === 'SYNTAX_ERROR' || problem.code === 'CHECK_FAILED');
 	const problems = [...plan.problems, ...checks];

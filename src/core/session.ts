@@ -142,12 +142,12 @@ export class Session {
 		return this.tracker?.pendingPaths() ?? [];
 	}
 
-	/** Whether the ignore patterns (and the marker file) keep a deposit path out of updates. */
+	/** Returns whether the ignore patterns (and the marker file) keep a deposit path out of updates. */
 	ignores(relativePath: string, isFolder: boolean): boolean {
 		return this.isIgnored(relativePath, isFolder);
 	}
 
-	/** What an update would do with the deposit as it is now; reads only, moves nothing. */
+	/** Plans an update of the deposit as it is now. It only reads and moves nothing. */
 	previewDeposit(): Promise<MergePlan & { hasDeletionList: boolean }> {
 		return planDeposit(this.layout, this.isIgnored);
 	}

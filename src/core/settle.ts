@@ -78,8 +78,8 @@ export class SettleTracker {
 	}
 
 	/**
-	 * Takes note of the paths that an update moved out of the deposit, so that their removal
-	 * events start no batch of nothing. The next hold forgets them.
+	 * Records the paths that an update moved out of the deposit, so that their removal events
+	 * start no empty batch. The next hold clears them.
 	 */
 	expectRemovals(paths: Iterable<string>): void {
 		for (const path of paths) {

@@ -253,8 +253,8 @@ class LevelParser {
 		return this.chain?.groupBudget;
 	}
 
-	/** Whether a bare exception line is an exception by itself. Inside a group, a member
-	 * without frames is printed that way. At the top level, the line may be any output. */
+	/** Set inside an exception group, where a bare exception line is a member without frames.
+	 * At the top level, such a line may be any output. */
 	private get isGroupMember(): boolean {
 		return this.startChain === undefined;
 	}

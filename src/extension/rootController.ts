@@ -24,7 +24,7 @@ function sameRun(a: OtaOptions, b: OtaOptions): boolean {
 
 const CHANNEL_LEVELS = { INFO: 'info', DEBUG: 'info', WARNING: 'warn', ERROR: 'error' } as const;
 
-/** What changed in a root: its state, the deposit's content or outlook, or main/. */
+/** The part of a root that changed: its state, the deposit's content or outlook, or main/. */
 export type RootChange = 'state' | 'deposit' | 'main';
 
 export interface RootInfo {
@@ -460,8 +460,8 @@ export class RootController implements vscode.Disposable {
 
 	/**
 	 * Points the crash's problems at the rolled-back files in `rejected/<id>/`, because main/
-	 * holds the previous version again, and keeps them until the next update: the restored
-	 * version running well says nothing about the rejected one.
+	 * contains the previous version again. They stay until the next update, because the
+	 * restored version running well proves nothing about the rejected one.
 	 */
 	private keepCrashOfRejectedUpdate(rejectedFolder: string): void {
 		const mainFolder = path.join(this.info.root, 'main');

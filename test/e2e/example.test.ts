@@ -116,7 +116,7 @@ test('restricted workspace starts nothing', { timeout: TEST_TIMEOUT_MS }, async 
       );
       assert.deepEqual(runningPrograms, [], 'no program should run in main/');
 
-      // The sidebar still lists the files, and says why nothing runs.
+      // The sidebar still lists the files and shows why nothing runs.
       const sidebar = new Sidebar(workbench);
       await sidebar.open();
       await waitFor('the Restricted Mode notice in the sidebar', async () => (await sidebar.rows()).find((row) => row.label.startsWith('Restricted Mode')), {

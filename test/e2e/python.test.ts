@@ -280,8 +280,8 @@ test('no Python extension: Select Interpreter file picker', { timeout: TEST_TIME
       await workbench.statusBarText(/OTA: \w+/, { timeoutMs: START_TIMEOUT_MS });
       await runCommandWithQuickInput(workbench, 'Python OTA: Select Interpreter');
       // In the browser, VS Code's open dialog is a quick input that takes a path. It ignores
-      // Enter while it is still reading the typed path's folder, and it may replace the typed
-      // text with its start folder once that is listed, so the path is typed again where needed
+      // Enter while it is still reading the typed path's folder. It may also replace the typed
+      // text with its start folder once that is listed. So the path is typed again where needed,
       // and Enter is pressed until the dialog closes.
       const input = workbench.page.locator(QUICK_INPUT_BOX);
       await waitFor(

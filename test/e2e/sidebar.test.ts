@@ -15,8 +15,8 @@ import { waitFor } from './harness';
 import { sameText, Sidebar } from './sidebar';
 import { copyUpdateInto, createWorkspace, docsImagePath, KEEP_TEMP, OUTPUT_CHANNEL, removeWorkspace, vsixPath, withWorkbench, writeSettings } from './support';
 
-// Deadlines for what the tree shows after a change on disk (a watcher event and a short
-// redraw delay) and for starting or updating the program; both leave room for a slow machine.
+// Deadlines for the tree to show a change on disk (a watcher event and a short redraw delay)
+// and for the program to start or update. Both leave room for a slow machine.
 const TREE_TIMEOUT_MS = 15_000;
 const PROGRAM_TIMEOUT_MS = 30_000;
 const TEST_TIMEOUT_MS = 180_000;
@@ -175,7 +175,7 @@ test('sidebar multi-root with odd names', { timeout: TEST_TIMEOUT_MS }, async (t
       await sidebar.waitForRow('Deposit', 'main.py marked R', (row) => row.label === 'main.py' && row.badge === 'R', { root: oddLabel, timeoutMs: TREE_TIMEOUT_MS });
       assert.ok(!(await sidebar.section('Deposit', 'plain')).some((row) => row.label === 'main.py'), 'the plain root\'s deposit stays empty');
 
-      // With two roots, Start asks which one.
+      // With two roots, Start shows a quick pick of them.
       await workbench.runCommandAndPick('Python OTA: Start', oddLabel);
       await sidebar.waitForRow('Main', 'main.py marked U after the update', (row) => row.label === 'main.py' && row.badge === 'U', { root: oddLabel, timeoutMs: PROGRAM_TIMEOUT_MS });
       await workbench.openOutputChannel(OUTPUT_CHANNEL);

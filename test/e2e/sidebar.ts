@@ -126,7 +126,7 @@ export class Sidebar {
     await waitFor(`the "${action}" action in the sidebar's title bar`, async () => (await locator.count()) > 0, options);
   }
 
-  /** The text of the welcome content shown now, '' when there is none. */
+  /** Returns the text of the welcome content shown now, '' when there is none. */
   async welcomeText(): Promise<string> {
     const welcome = this.page.locator(WELCOME);
     return (await welcome.count()) > 0 ? (await welcome.first().innerText()).replace(/\s+/g, ' ').trim() : '';
@@ -150,7 +150,7 @@ export class Sidebar {
   }
 }
 
-/** The rows after the first one that `isParent` accepts, down to the next row at its level or above. */
+/** Returns the rows after the first one that `isParent` accepts, down to the next row at its level or above. */
 function childrenOf(rows: TreeRow[], isParent: (row: TreeRow) => boolean): TreeRow[] {
   const start = rows.findIndex(isParent);
   if (start < 0) {

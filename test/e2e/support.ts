@@ -20,7 +20,7 @@ export const KEEP_TEMP = process.env.OTA_E2E_KEEP === '1';
 const RESULTS_DIR = path.join(REPO_ROOT, 'test-results');
 const WRITE_DOCS_IMAGES = process.env.OTA_UPDATE_DOCS_IMAGES === '1';
 
-/** Where a picture for the docs goes: its place in the repository on request, else test-results/. */
+/** Returns the path for a docs picture: its place in the repository on request, else test-results/. */
 export function docsImagePath(relativePath: string): string {
   return WRITE_DOCS_IMAGES ? path.join(REPO_ROOT, relativePath) : path.join(RESULTS_DIR, relativePath);
 }

@@ -24,9 +24,9 @@ export interface Located {
 }
 
 /**
- * Badges and colours for deposit and main entries, in the OTA tree and wherever else VS Code
- * shows those files (the Explorer, editor tabs): what the next update will do with a deposit
- * entry, and which main files the last update changed.
+ * Badges and colours for deposit and main entries: what the next update will do with a deposit
+ * entry, and which main files the last update changed. VS Code shows them wherever those files
+ * appear, in the OTA tree, the Explorer and editor tabs.
  */
 export class OtaMarks implements vscode.FileDecorationProvider, vscode.Disposable {
 	private readonly marks = new Map<RootController, RootMarks>();
@@ -62,7 +62,7 @@ export class OtaMarks implements vscode.FileDecorationProvider, vscode.Disposabl
 		return this.marks.get(controller)?.main.get(relative);
 	}
 
-	/** Counts the deposit files that the next update adds, replaces or waits for, and tells whether it is rejected. */
+	/** Counts the deposit files that the next update adds, replaces or waits for, and reports whether it is rejected. */
 	depositSummary(controller: RootController): { add: number; replace: number; waiting: number; rejected: boolean } {
 		const summary = { add: 0, replace: 0, waiting: 0, rejected: false };
 		for (const mark of this.marks.get(controller)?.deposit.values() ?? []) {
@@ -155,7 +155,7 @@ async function isIgnored(controller: RootController, uri: vscode.Uri, relative: 
 	if (controller.ignores(relative, false) === controller.ignores(relative, true)) {
 		return controller.ignores(relative, false);
 	}
-	// Only a folder-only pattern such as `__pycache__/` gives different answers, so the file type decides.
+	// Only a folder-only pattern such as `__pycache__/` matches one kind and not the other, so the file type decides.
 	const type = await Promise.resolve(vscode.workspace.fs.stat(uri)).then((stat) => stat.type, () => undefined);
 	return type !== undefined && controller.ignores(relative, (type & vscode.FileType.Directory) !== 0);
 }

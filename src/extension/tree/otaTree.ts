@@ -55,7 +55,7 @@ interface RootNodes {
 
 /**
  * The sidebar tree: for each OTA root, its deposit and main folders. Folders are read when
- * they are expanded, so a large main/ costs nothing until it is opened; the engine's events
+ * they are expanded, so a large main/ costs nothing until it is opened. The engine's events
  * and file changes redraw the affected part after a short delay.
  */
 export class OtaTree implements vscode.TreeDataProvider<OtaNode>, vscode.Disposable {
@@ -237,7 +237,7 @@ export class OtaTree implements vscode.TreeDataProvider<OtaNode>, vscode.Disposa
 		const isFolder = (type: vscode.FileType): boolean =>
 			(type & vscode.FileType.Directory) !== 0 && !(parent.section === 'deposit' && (type & vscode.FileType.SymbolicLink) !== 0);
 		entries.sort(([nameA, typeA], [nameB, typeB]) => Number(isFolder(typeB)) - Number(isFolder(typeA)) || collator.compare(nameA, nameB));
-		const shown = entries.slice(0, MAX_CHILDREN).map(([name, type]): OtaNode => ({
+		const listed = entries.slice(0, MAX_CHILDREN).map(([name, type]): OtaNode => ({
 			type: 'entry',
 			controller: parent.controller,
 			root: parent.controller.root,
@@ -248,9 +248,9 @@ export class OtaTree implements vscode.TreeDataProvider<OtaNode>, vscode.Disposa
 			parent,
 		}));
 		if (entries.length > MAX_CHILDREN) {
-			shown.push({ type: 'more', folder, hidden: entries.length - MAX_CHILDREN, parent });
+			listed.push({ type: 'more', folder, hidden: entries.length - MAX_CHILDREN, parent });
 		}
-		return shown;
+		return listed;
 	}
 
 	getParent(node: OtaNode): OtaNode | undefined {
